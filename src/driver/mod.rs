@@ -1,0 +1,445 @@
+//! The threaded driver: a [`Multiplexer`] runs a session over a reader and a
+//! writer with three threads (reader, priority writer, timer) and hands out
+//! blocking channel handles.
+
+mod events;
+mod read_channel;
+mod shared;
+mod threads;
+mod write_channel;
+
+pub use read_channel::ReadChannel;
+pub use write_channel::WriteChannel;
+
+use self::shared::Shared;
+pub(crate) use self::shared::ShutdownFn;
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::options::{ChannelOptions, MultiplexerOptions, Priority};
+use crate::proto::session::{Session, SessionConfig, Signal};
+use crate::proto::ErrorCode;
+use crate::stats::{ChannelStats, MultiplexerStats};
+use crossbeam_channel::Receiver;
+use parking_lot::{Condvar, Mutex, MutexGuard};
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::task::Poll;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// One side of a netconduit session over a byte stream.
+///
+/// A cheap, cloneable, `Send + Sync` handle: clones share one session, so many
+/// threads can open, accept and look up channels at once. Dropping the last handle
+/// aborts the session (see [`abort`](Self::abort)) and joins its threads; channels
+/// do not keep the session alive and fail with [`Error::Closed`] afterwards.
+///
+/// ```
+/// use netconduit::{transport::memory, ChannelOptions, Multiplexer, MultiplexerOptions};
+/// use std::io::{Read, Write};
+///
+/// let (a, b) = memory::duplex();
+/// let (ra, wa) = a.split();
+/// let (rb, wb) = b.split();
+/// let client = Multiplexer::new(ra, wa, MultiplexerOptions::default())?;
+/// let server = Multiplexer::new(rb, wb, MultiplexerOptions::default())?;
+///
+/// let mut tx = client.open_channel(ChannelOptions::new("greeting"))?;
+/// tx.write_all(b"hello")?;
+/// tx.close()?;
+///
+/// let mut rx = server.accept_channel("greeting")?;
+/// let mut text = String::new();
+/// rx.read_to_string(&mut text)?;
+/// assert_eq!(text, "hello");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Multiplexer {
+    inner: Arc<Inner>,
+}
+
+/// Owns the threads; dropped with the last `Multiplexer` handle.
+struct Inner {
+    shared: Arc<Shared>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    reader_thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// A snapshot of one channel, from [`Multiplexer::write_channel`] or
+/// [`Multiplexer::read_channel`]. Channel handles are owned by whoever opened or
+/// accepted them (their drop has a meaning), so lookups return this description.
+#[derive(Clone, Debug)]
+pub struct ChannelInfo {
+    /// Channel id.
+    pub id: String,
+    /// Wire index in the opener's index space.
+    pub index: u32,
+    /// Priority.
+    pub priority: Priority,
+    /// Counters.
+    pub stats: ChannelStats,
+}
+
+impl Multiplexer {
+    /// Starts a session over `reader` and `writer` and returns at once; the
+    /// handshake runs in the background (see [`wait_ready`](Self::wait_ready)).
+    ///
+    /// When `writer` is a `TcpStream`, a `UnixStream` or a memory pipe writer, the
+    /// multiplexer shuts the stream down when it closes, which unblocks its reader
+    /// thread. For other transports use [`with_shutdown`](Self::with_shutdown);
+    /// without it the reader thread ends only when the transport's `read` returns
+    /// (end of stream or error), and is then detached rather than joined.
+    pub fn new<R, W>(reader: R, writer: W, options: MultiplexerOptions) -> Result<Multiplexer>
+    where
+        R: Read + Send + 'static,
+        W: Write + Send + 'static,
+    {
+        let shutdown = crate::transport::shutdown_for(&writer);
+        Self::start(reader, writer, shutdown, options)
+    }
+
+    /// Like [`new`](Self::new), with `shutdown` called once when the session ends:
+    /// it must make pending and future `read`s and `write`s on the transport return
+    /// (for example by shutting a socket down).
+    pub fn with_shutdown<R, W, F>(reader: R, writer: W, shutdown: F, options: MultiplexerOptions) -> Result<Multiplexer>
+    where
+        R: Read + Send + 'static,
+        W: Write + Send + 'static,
+        F: FnOnce() + Send + 'static,
+    {
+        Self::start(reader, writer, Some(Box::new(shutdown)), options)
+    }
+
+    fn start<R, W>(
+        reader: R,
+        writer: W,
+        shutdown: Option<ShutdownFn>,
+        options: MultiplexerOptions,
+    ) -> Result<Multiplexer>
+    where
+        R: Read + Send + 'static,
+        W: Write + Send + 'static,
+    {
+        options.validate()?;
+        let config = SessionConfig {
+            session_id: random_session_id(),
+            max_frame_size: options.max_frame_size,
+            initial_window: options.initial_window,
+            grant_threshold: ((options.initial_window as f64) * options.grant_threshold).ceil() as u32,
+            chunk_size: options.frame_chunk_size,
+            write_batch_size: options.write_batch_size,
+            handshake_timeout: options.handshake_timeout,
+            max_incoming_channels: options.max_incoming_channels,
+            max_pending_accepts: options.max_pending_accepts,
+        };
+        let shared = Arc::new(Shared::new(Session::new(config, Instant::now()), shutdown));
+        let spawn = |name: &str, body: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new().name(format!("netconduit-{name}")).spawn(body).map_err(Error::transport)
+        };
+        let buffer_size = options.read_buffer_size;
+        let (s1, s2, s3) = (shared.clone(), shared.clone(), shared.clone());
+        let writer = spawn("writer", Box::new(move || threads::run_writer(s1, writer)))?;
+        let timer = spawn("timer", Box::new(move || threads::run_timer(s2)))?;
+        let reader = spawn("reader", Box::new(move || threads::run_reader(s3, reader, buffer_size)))?;
+        Ok(Multiplexer {
+            inner: Arc::new(Inner {
+                shared,
+                threads: Mutex::new(vec![writer, timer]),
+                reader_thread: Mutex::new(Some(reader)),
+            }),
+        })
+    }
+
+    fn shared(&self) -> &Arc<Shared> {
+        &self.inner.shared
+    }
+
+    /// Waits until the peer's HANDSHAKE arrived. Fails with [`Error::Timeout`]
+    /// after `timeout`, or with the session's error if it ended.
+    pub fn wait_ready(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let mut session = self.shared().lock();
+        loop {
+            if let Some(error) = session.error() {
+                return Err(error.clone());
+            }
+            if session.is_ready() {
+                return Ok(());
+            }
+            if self.shared().ready_cv.wait_until(&mut session, deadline).timed_out() {
+                return Err(Error::Timeout("handshake"));
+            }
+        }
+    }
+
+    /// True once the handshake completed and until the session ends.
+    pub fn is_ready(&self) -> bool {
+        self.shared().lock().is_ready()
+    }
+
+    /// Opens a channel and waits for the peer to accept it (its ACK) or refuse it
+    /// (its ERR), at most `options.open_timeout`.
+    ///
+    /// Fails with [`Error::Refused`] (REFUSED, CHANNEL_EXISTS, ...), with
+    /// [`Error::ChannelIdInUse`] if this side already has the id open, with
+    /// [`Error::GoingAway`] after GOAWAY, with [`Error::Timeout`] (the channel is then
+    /// finished as soon as the peer answers), or with the session's error.
+    pub fn open_channel(&self, options: ChannelOptions) -> Result<WriteChannel> {
+        options.validate()?;
+        let shared = self.shared();
+        let signal = Signal::default();
+        let deadline = Instant::now() + options.open_timeout;
+        let mut session = shared.lock();
+        let index = session.open(&options.id, options.priority.0, signal.clone(), Instant::now())?;
+        shared.writer_cv.notify_one();
+        loop {
+            match session.poll_open(index) {
+                Poll::Ready(Ok(())) => break,
+                Poll::Ready(Err(error)) => {
+                    session.finish(index);
+                    shared.finish(session);
+                    return Err(error);
+                }
+                Poll::Pending => {
+                    if signal.wait_until(&mut session, deadline).timed_out() {
+                        session.finish(index);
+                        shared.finish(session);
+                        return Err(Error::Timeout("open_channel"));
+                    }
+                }
+            }
+        }
+        let (id, _) = session.outgoing_info(index).expect("open channel exists");
+        shared.finish(session);
+        Ok(WriteChannel::new(shared.clone(), index, id, options.priority, signal, options.send_timeout))
+    }
+
+    /// Waits for the peer's channel with id `id` and accepts it. Channels with the
+    /// same id are accepted oldest first.
+    ///
+    /// Fails with the session's error once it ended, or [`Error::GoingAway`] when
+    /// GOAWAY means no such channel can come any more.
+    pub fn accept_channel(&self, id: &str) -> Result<ReadChannel> {
+        self.accept_where(Some(id), None)
+    }
+
+    /// Like [`accept_channel`](Self::accept_channel), failing with
+    /// [`Error::Timeout`] after `timeout`.
+    pub fn accept_channel_timeout(&self, id: &str, timeout: Duration) -> Result<ReadChannel> {
+        self.accept_where(Some(id), Some(Instant::now() + timeout))
+    }
+
+    /// Waits for the peer's next channel, whatever its id, and accepts it.
+    pub fn accept(&self) -> Result<ReadChannel> {
+        self.accept_where(None, None)
+    }
+
+    /// Like [`accept`](Self::accept), failing with [`Error::Timeout`] after `timeout`.
+    pub fn accept_timeout(&self, timeout: Duration) -> Result<ReadChannel> {
+        self.accept_where(None, Some(Instant::now() + timeout))
+    }
+
+    /// An iterator accepting channels as they come, ending when no more can come
+    /// (the session ended or GOAWAY).
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming { multiplexer: self }
+    }
+
+    fn accept_where(&self, id: Option<&str>, deadline: Option<Instant>) -> Result<ReadChannel> {
+        let shared = self.shared();
+        let mut session = shared.lock();
+        loop {
+            match session.accept(id) {
+                Poll::Ready(Ok(index)) => {
+                    let (id, priority, signal) = session.incoming_handle(index).expect("accepted channel exists");
+                    drop(session);
+                    return Ok(ReadChannel::new(shared.clone(), index, id, Priority(priority), signal));
+                }
+                Poll::Ready(Err(error)) => return Err(error),
+                Poll::Pending => wait(&shared.accept_cv, &mut session, deadline, "accept")?,
+            }
+        }
+    }
+
+    /// Describes this side's open outgoing channel `id`.
+    pub fn write_channel(&self, id: &str) -> Option<ChannelInfo> {
+        let session = self.shared().lock();
+        let index = session.outgoing_index(id)?;
+        let (id, priority) = session.outgoing_info(index)?;
+        let stats = session.outgoing_stats(index, Instant::now())?;
+        Some(ChannelInfo { id: id.to_string(), index, priority: Priority(priority), stats })
+    }
+
+    /// Describes the accepted incoming channel `id` (the oldest, if several).
+    pub fn read_channel(&self, id: &str) -> Option<ChannelInfo> {
+        let session = self.shared().lock();
+        let index = session.accepted_index(id)?;
+        let (id, priority, _) = session.incoming_handle(index)?;
+        let stats = session.incoming_stats(index, Instant::now())?;
+        Some(ChannelInfo { id: id.to_string(), index, priority: Priority(priority), stats })
+    }
+
+    /// Ids of this side's open outgoing channels, oldest first.
+    pub fn opened_channel_ids(&self) -> Vec<String> {
+        self.shared().lock().outgoing_ids()
+    }
+
+    /// Ids of incoming channels accepted and still held, oldest first.
+    pub fn accepted_channel_ids(&self) -> Vec<String> {
+        self.shared().lock().accepted_ids()
+    }
+
+    /// Ids of open outgoing and accepted incoming channels.
+    pub fn active_channel_ids(&self) -> Vec<String> {
+        let session = self.shared().lock();
+        let mut ids = session.outgoing_ids();
+        ids.extend(session.accepted_ids());
+        ids
+    }
+
+    /// Number of open outgoing and accepted incoming channels.
+    pub fn active_channel_count(&self) -> usize {
+        let session = self.shared().lock();
+        session.outgoing_ids().len() + session.accepted_ids().len()
+    }
+
+    /// Session counters.
+    pub fn stats(&self) -> MultiplexerStats {
+        self.shared().lock().stats(Instant::now())
+    }
+
+    /// This side's session id.
+    pub fn session_id(&self) -> u64 {
+        self.shared().lock().session_id()
+    }
+
+    /// The peer's session id, once the handshake completed.
+    pub fn peer_session_id(&self) -> Option<u64> {
+        self.shared().lock().peer_session_id()
+    }
+
+    /// The error that ended the session, if it ended.
+    pub fn error(&self) -> Option<Error> {
+        self.shared().lock().error().cloned()
+    }
+
+    /// Calls `callback` for every event from now on. Callbacks run on the thread
+    /// that caused the event, one at a time and in order, after the session lock was
+    /// released: they may call into the multiplexer, but should be short, since the
+    /// reader thread may be the one running them.
+    pub fn on_event(&self, callback: impl Fn(&Event) + Send + Sync + 'static) {
+        self.shared().events.add_callback(Arc::new(callback));
+    }
+
+    /// A receiver of every event from now on (unbounded: drain it or drop it).
+    pub fn subscribe(&self) -> Receiver<Event> {
+        self.shared().events.subscribe()
+    }
+
+    /// Sends GOAWAY with `code`: neither side opens new channels from now on, open
+    /// channels continue.
+    pub fn go_away(&self, code: ErrorCode) {
+        let mut session = self.shared().lock();
+        session.go_away(code);
+        self.shared().finish(session);
+    }
+
+    /// Ends the session at once: queued bytes are dropped, every blocked call
+    /// returns [`Error::Closed`], the transport is shut down and the threads are
+    /// joined.
+    pub fn abort(&self) {
+        self.inner.abort();
+        self.inner.join();
+    }
+
+    /// Closes the session: sends GOAWAY, lets the writer flush what was queued, then
+    /// ends the session and joins the threads.
+    pub fn close(&self) {
+        self.abort();
+    }
+}
+
+impl Inner {
+    fn abort(&self) {
+        let mut session = self.shared.lock();
+        session.abort(Error::Closed);
+        self.shared.finish(session);
+    }
+
+    /// Joins the threads, except the calling one (a callback may drop the last
+    /// handle) and a reader that cannot be interrupted.
+    fn join(&self) {
+        let current = std::thread::current().id();
+        let handles: Vec<JoinHandle<()>> = self.threads.lock().drain(..).collect();
+        for handle in handles {
+            if handle.thread().id() != current {
+                let _ = handle.join();
+            }
+        }
+        if let Some(reader) = self.reader_thread.lock().take() {
+            let interruptible = self.shared.can_interrupt_reader() || reader.is_finished();
+            if reader.thread().id() != current && interruptible {
+                let _ = reader.join();
+            }
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.abort();
+        self.join();
+    }
+}
+
+/// Iterator returned by [`Multiplexer::incoming`].
+pub struct Incoming<'a> {
+    multiplexer: &'a Multiplexer,
+}
+
+impl Iterator for Incoming<'_> {
+    type Item = ReadChannel;
+
+    fn next(&mut self) -> Option<ReadChannel> {
+        self.multiplexer.accept().ok()
+    }
+}
+
+/// A random non-zero session id. `RandomState` is seeded from the operating
+/// system's randomness once per process and per-instance thereafter; mixing in the
+/// time and a counter keeps ids distinct even within one process.
+fn random_session_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    if let Ok(since_epoch) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        hasher.write_u128(since_epoch.as_nanos());
+    }
+    hasher.finish().max(1)
+}
+
+/// Waits on `condvar` until notified or `deadline`.
+fn wait(
+    condvar: &Condvar,
+    session: &mut MutexGuard<'_, Session>,
+    deadline: Option<Instant>,
+    what: &'static str,
+) -> Result<()> {
+    match deadline {
+        Some(deadline) if condvar.wait_until(session, deadline).timed_out() => Err(Error::Timeout(what)),
+        Some(_) => Ok(()),
+        None => {
+            condvar.wait(session);
+            Ok(())
+        }
+    }
+}
+
+impl std::fmt::Debug for Multiplexer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Multiplexer").field("session_id", &self.session_id()).finish()
+    }
+}

@@ -1,0 +1,147 @@
+//! The writing end of a channel this side opened.
+
+use super::shared::Shared;
+use crate::error::{Error, Result};
+use crate::options::Priority;
+use crate::proto::session::Signal;
+use crate::stats::ChannelStats;
+use std::io::{self, Write};
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+/// The writing end of an outgoing channel, from [`Multiplexer::open_channel`].
+///
+/// # Blocking
+/// [`write`](Write::write) queues as many bytes as the peer granted credits for,
+/// encoded as frames for the writer thread, and returns how many (at least one).
+/// With no credits it blocks until a grant arrives. After the channel's
+/// `send_timeout` it fails with [`io::ErrorKind::TimedOut`] (inner error
+/// [`Error::Timeout`]) and the channel stays open: retry or give up.
+/// [`flush`](Write::flush) blocks until every queued byte of this channel was handed
+/// to the transport. Once the peer stops the channel (`ERR CANCEL`, its reader
+/// closed) writes fail with [`io::ErrorKind::BrokenPipe`]; once the session fails
+/// they fail with the session's error.
+///
+/// # Closing
+/// [`close`](WriteChannel::close) or dropping the channel sends FIN after the queued
+/// bytes; the peer's reader then sees end of stream once it read them all.
+///
+/// [`Multiplexer::open_channel`]: crate::Multiplexer::open_channel
+pub struct WriteChannel {
+    shared: Arc<Shared>,
+    index: u32,
+    id: Arc<str>,
+    priority: Priority,
+    signal: Signal,
+    send_timeout: Duration,
+    finished: bool,
+}
+
+impl WriteChannel {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        index: u32,
+        id: Arc<str>,
+        priority: Priority,
+        signal: Signal,
+        send_timeout: Duration,
+    ) -> Self {
+        WriteChannel { shared, index, id, priority, signal, send_timeout, finished: false }
+    }
+
+    /// The channel's id.
+    pub fn channel_id(&self) -> &str {
+        &self.id
+    }
+
+    /// The channel's wire index in this side's index space.
+    pub fn channel_index(&self) -> u32 {
+        self.index
+    }
+
+    /// The channel's priority.
+    pub fn priority(&self) -> Priority {
+        self.priority
+    }
+
+    /// Bytes that can be written now without blocking.
+    pub fn available_credits(&self) -> u64 {
+        self.shared.lock().available_credits(self.index)
+    }
+
+    /// The channel's counters.
+    pub fn stats(&self) -> ChannelStats {
+        self.shared.lock().outgoing_stats(self.index, Instant::now()).unwrap_or_default()
+    }
+
+    /// `Ok` while the channel can be written; the error that ended it otherwise.
+    pub fn state(&self) -> Result<()> {
+        match self.shared.lock().write(self.index, &[]) {
+            Poll::Ready(Err(error)) => Err(error),
+            _ => Ok(()),
+        }
+    }
+
+    /// Changes how long `write` waits for credits.
+    pub fn set_send_timeout(&mut self, timeout: Duration) {
+        self.send_timeout = timeout;
+    }
+
+    /// Sends FIN after the queued bytes. Returns the channel's error if it failed
+    /// (for example the peer cancelled it), since bytes may then not have arrived.
+    pub fn close(mut self) -> Result<()> {
+        let state = self.state();
+        self.finish();
+        state
+    }
+
+    fn finish(&mut self) {
+        if !std::mem::replace(&mut self.finished, true) {
+            let mut session = self.shared.lock();
+            session.finish(self.index);
+            self.shared.finish(session);
+        }
+    }
+}
+
+impl Write for WriteChannel {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let deadline = Instant::now() + self.send_timeout;
+        let mut session = self.shared.lock();
+        loop {
+            if let Poll::Ready(result) = session.write(self.index, buf) {
+                self.shared.finish(session);
+                return result.map_err(io::Error::from);
+            }
+            if self.signal.wait_until(&mut session, deadline).timed_out() {
+                return Err(Error::Timeout("write").into());
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let deadline = Instant::now() + self.send_timeout;
+        let mut session = self.shared.lock();
+        loop {
+            if let Poll::Ready(result) = session.poll_flushed(self.index) {
+                return result.map_err(io::Error::from);
+            }
+            if self.signal.wait_until(&mut session, deadline).timed_out() {
+                return Err(Error::Timeout("flush").into());
+            }
+        }
+    }
+}
+
+impl Drop for WriteChannel {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+impl std::fmt::Debug for WriteChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteChannel").field("id", &self.id).field("index", &self.index).finish()
+    }
+}

@@ -1,0 +1,18 @@
+//! netconduit: many independent byte channels over one bidirectional byte stream.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod driver;
+pub mod error;
+pub mod event;
+pub mod options;
+pub mod proto;
+pub mod stats;
+pub mod transport;
+
+pub use driver::{ChannelInfo, Incoming, Multiplexer, ReadChannel, WriteChannel};
+pub use error::{Error, Result};
+pub use event::{Direction, Event};
+pub use options::{ChannelOptions, MultiplexerOptions, Priority};
+pub use proto::ErrorCode;
+pub use stats::{ChannelStats, MultiplexerStats};

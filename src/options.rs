@@ -1,0 +1,170 @@
+//! Options for a multiplexer and for a channel, with the protocol's defaults.
+
+use crate::error::{Error, Result};
+use crate::proto::frame::{MAX_CHANNEL_ID_LEN, MIN_MAX_FRAME_SIZE};
+use std::time::Duration;
+
+/// A channel's scheduling priority, 0 to 255, higher first (PROTOCOL.md section 8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Priority(pub u8);
+
+impl Priority {
+    /// 0.
+    pub const LOWEST: Priority = Priority(0);
+    /// 64.
+    pub const LOW: Priority = Priority(64);
+    /// 128, the default.
+    pub const NORMAL: Priority = Priority(128);
+    /// 192.
+    pub const HIGH: Priority = Priority(192);
+    /// 255.
+    pub const HIGHEST: Priority = Priority(255);
+}
+
+impl Default for Priority {
+    fn default() -> Self {
+        Priority::NORMAL
+    }
+}
+
+impl From<u8> for Priority {
+    fn from(value: u8) -> Self {
+        Priority(value)
+    }
+}
+
+/// Settings of one multiplexer. Construct with `Default` and struct update syntax:
+///
+/// ```
+/// use netconduit::MultiplexerOptions;
+/// let options = MultiplexerOptions { initial_window: 256 * 1024, ..Default::default() };
+/// assert_eq!(options.max_frame_size, 16 * 1024 * 1024);
+/// ```
+#[derive(Clone, Debug)]
+pub struct MultiplexerOptions {
+    /// Largest frame payload this side accepts, announced in HANDSHAKE
+    /// (default 16 MiB, at least 16 KiB).
+    pub max_frame_size: u32,
+    /// Credits granted to each incoming channel in its first ACK (default 64 KiB):
+    /// the bytes a peer may send before this side's application reads.
+    pub initial_window: u32,
+    /// Fraction of the window that, once consumed, is granted back (default 0.5).
+    pub grant_threshold: f64,
+    /// Largest DATA payload per frame this side sends, so a higher-priority frame
+    /// waits at most one chunk (default 16 KiB).
+    pub frame_chunk_size: usize,
+    /// Most bytes the writer thread hands the transport in one write (default 256 KiB).
+    pub write_batch_size: usize,
+    /// Size of the reader thread's read buffer (default 64 KiB).
+    pub read_buffer_size: usize,
+    /// How long to wait for the peer's HANDSHAKE (default 10 s).
+    pub handshake_timeout: Duration,
+    /// Most incoming channels open at once; further INITs are refused with REFUSED
+    /// (default 4096). With `initial_window` this bounds the memory a peer can pin.
+    pub max_incoming_channels: usize,
+    /// Most incoming channels waiting for `accept`; further INITs are refused with
+    /// REFUSED (default 1024).
+    pub max_pending_accepts: usize,
+}
+
+impl Default for MultiplexerOptions {
+    fn default() -> Self {
+        MultiplexerOptions {
+            max_frame_size: 16 * 1024 * 1024,
+            initial_window: 64 * 1024,
+            grant_threshold: 0.5,
+            frame_chunk_size: 16 * 1024,
+            write_batch_size: 256 * 1024,
+            read_buffer_size: 64 * 1024,
+            handshake_timeout: Duration::from_secs(10),
+            max_incoming_channels: 4096,
+            max_pending_accepts: 1024,
+        }
+    }
+}
+
+impl MultiplexerOptions {
+    /// Checks every value against its documented range.
+    pub fn validate(&self) -> Result<()> {
+        let fail = |what: &str| Err(Error::InvalidArgument(what.to_owned()));
+        if self.max_frame_size < MIN_MAX_FRAME_SIZE {
+            return fail("max_frame_size must be at least 16384");
+        }
+        if self.initial_window == 0 {
+            return fail("initial_window must be positive");
+        }
+        if !(self.grant_threshold > 0.0 && self.grant_threshold <= 1.0) {
+            return fail("grant_threshold must be in (0, 1]");
+        }
+        if self.frame_chunk_size == 0 || self.frame_chunk_size > MIN_MAX_FRAME_SIZE as usize * 64 {
+            return fail("frame_chunk_size must be in 1..=1 MiB");
+        }
+        if self.write_batch_size == 0 || self.read_buffer_size < 16 {
+            return fail("write_batch_size and read_buffer_size must be positive");
+        }
+        if self.max_incoming_channels == 0 || self.max_pending_accepts == 0 {
+            return fail("channel limits must be positive");
+        }
+        Ok(())
+    }
+}
+
+/// Settings of one outgoing channel.
+///
+/// ```
+/// use netconduit::{ChannelOptions, Priority};
+/// use std::time::Duration;
+/// let options = ChannelOptions::new("video").priority(Priority::HIGH).send_timeout(Duration::from_secs(5));
+/// assert_eq!(options.id, "video");
+/// ```
+#[derive(Clone, Debug)]
+pub struct ChannelOptions {
+    /// Channel id, 0 to 1024 bytes of UTF-8, unique among this side's open channels.
+    pub id: String,
+    /// Scheduling priority (default Normal).
+    pub priority: Priority,
+    /// How long `write` waits for credits before failing with `TimedOut` (default 30 s).
+    pub send_timeout: Duration,
+    /// How long `open_channel` waits for the peer's ACK or ERR (default 30 s).
+    pub open_timeout: Duration,
+}
+
+impl ChannelOptions {
+    /// Options for channel `id` with default priority and timeouts.
+    pub fn new(id: impl Into<String>) -> Self {
+        ChannelOptions {
+            id: id.into(),
+            priority: Priority::NORMAL,
+            send_timeout: Duration::from_secs(30),
+            open_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Sets the priority.
+    pub fn priority(mut self, priority: impl Into<Priority>) -> Self {
+        self.priority = priority.into();
+        self
+    }
+
+    /// Sets the send timeout.
+    pub fn send_timeout(mut self, timeout: Duration) -> Self {
+        self.send_timeout = timeout;
+        self
+    }
+
+    /// Sets the open timeout.
+    pub fn open_timeout(mut self, timeout: Duration) -> Self {
+        self.open_timeout = timeout;
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.id.len() > MAX_CHANNEL_ID_LEN {
+            return Err(Error::InvalidArgument(format!(
+                "channel id is {} bytes, at most {MAX_CHANNEL_ID_LEN} allowed",
+                self.id.len()
+            )));
+        }
+        Ok(())
+    }
+}

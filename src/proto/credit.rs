@@ -1,0 +1,191 @@
+//! Credit accounting (PROTOCOL.md section 4), one struct per side of a channel.
+//!
+//! Positions are absolute byte counts since the channel opened (`u64`, never wrap):
+//! the opener keeps `sent`, `granted` and the last reported `consumed`; the accepter
+//! keeps `received`, `consumed` and `granted`. These are exactly the positions that
+//! reconnection with replay (section 6) exchanges, so they are kept from the start.
+
+use super::error_code::ErrorCode;
+use thiserror::Error;
+
+/// A grant that breaks section 4. Both are session errors.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CreditError {
+    /// The grant would raise the outstanding allowance above 2^32-1.
+    #[error("credit grant overflows the allowance: {outstanding} bytes outstanding")]
+    Overflow {
+        /// Allowance the grant would have produced.
+        outstanding: u64,
+    },
+    /// `consumed` went backwards or beyond the bytes sent.
+    #[error("ACK consumed {consumed} is outside {previous}..={sent}")]
+    BadConsumed {
+        /// Reported value.
+        consumed: u64,
+        /// Previously known value.
+        previous: u64,
+        /// Bytes sent so far.
+        sent: u64,
+    },
+}
+
+impl CreditError {
+    /// The wire code of the ERROR frame this earns.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            CreditError::Overflow { .. } => ErrorCode::FLOW_CONTROL_ERROR,
+            CreditError::BadConsumed { .. } => ErrorCode::PROTOCOL_ERROR,
+        }
+    }
+}
+
+/// The opener's view of a channel's credits.
+#[derive(Debug, Clone, Default)]
+pub struct SendCredit {
+    /// DATA payload bytes sent (queued for sending) so far.
+    pub sent: u64,
+    /// Sum of all grants, the first (initial window) included.
+    pub granted: u64,
+    /// Bytes the accepter reported consumed (or inferred, see `grant`).
+    pub consumed: u64,
+    /// The first grant, used to infer `consumed` when an ACK omits it.
+    initial: Option<u32>,
+}
+
+impl SendCredit {
+    /// Bytes that may be sent now.
+    pub fn available(&self) -> u64 {
+        self.granted - self.sent
+    }
+
+    /// True once the first grant arrived.
+    pub fn is_granted(&self) -> bool {
+        self.initial.is_some()
+    }
+
+    /// Applies a grant (ACK or CREDIT_GRANT).
+    pub fn grant(&mut self, credits: u32, consumed: Option<u64>) -> Result<(), CreditError> {
+        let granted = self.granted + u64::from(credits);
+        let outstanding = granted - self.sent;
+        if outstanding > u64::from(u32::MAX) {
+            return Err(CreditError::Overflow { outstanding });
+        }
+        let initial = *self.initial.get_or_insert(credits);
+        let consumed = match consumed {
+            Some(consumed) if consumed < self.consumed || consumed > self.sent => {
+                return Err(CreditError::BadConsumed { consumed, previous: self.consumed, sent: self.sent });
+            }
+            Some(consumed) => consumed,
+            // Without the field the window is taken as fixed: consumed = granted - initial.
+            None => (granted - u64::from(initial)).clamp(self.consumed, self.sent),
+        };
+        self.granted = granted;
+        self.consumed = consumed;
+        Ok(())
+    }
+
+    /// Records `n` bytes as sent; `n` must not exceed [`available`](Self::available).
+    pub fn spend(&mut self, n: u64) {
+        debug_assert!(n <= self.available());
+        self.sent += n;
+    }
+}
+
+/// The accepter's view of a channel's credits.
+#[derive(Debug, Clone)]
+pub struct RecvWindow {
+    /// DATA payload bytes received.
+    pub received: u64,
+    /// Bytes the application consumed.
+    pub consumed: u64,
+    /// Sum of all grants, the initial window included.
+    pub granted: u64,
+    /// The window kept outstanding: `granted - consumed` returns to it at each grant.
+    window: u32,
+    /// Consumed bytes not yet granted back that trigger a grant.
+    threshold: u32,
+}
+
+impl RecvWindow {
+    /// A window whose first grant is `window` bytes, granting back once `threshold`
+    /// bytes were consumed.
+    pub fn new(window: u32, threshold: u32) -> Self {
+        RecvWindow { received: 0, consumed: 0, granted: u64::from(window), window, threshold: threshold.max(1) }
+    }
+
+    /// The initial grant to send in the first ACK.
+    pub fn initial(&self) -> u32 {
+        self.window
+    }
+
+    /// Accounts for an incoming DATA frame of `len` bytes; `false` when it goes beyond
+    /// the credits granted (FLOW_CONTROL_ERROR) and nothing was recorded.
+    pub fn receive(&mut self, len: u32) -> bool {
+        if self.received + u64::from(len) > self.granted {
+            return false;
+        }
+        self.received += u64::from(len);
+        true
+    }
+
+    /// Bytes received and not yet consumed.
+    pub fn buffered(&self) -> u64 {
+        self.received - self.consumed
+    }
+
+    /// Accounts for `n` bytes consumed by the application and returns the credits
+    /// to grant back now, if the threshold was reached.
+    pub fn consume(&mut self, n: usize) -> Option<u32> {
+        self.consumed += n as u64;
+        let outstanding = self.granted - self.consumed;
+        let due = u64::from(self.window).saturating_sub(outstanding);
+        if due < u64::from(self.threshold) {
+            return None;
+        }
+        self.granted += due;
+        Some(due as u32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn send_credit_tracks_positions() {
+        let mut credit = SendCredit::default();
+        assert!(!credit.is_granted());
+        credit.grant(100, None).unwrap();
+        credit.spend(60);
+        assert_eq!(credit.available(), 40);
+        credit.grant(60, None).unwrap();
+        assert_eq!((credit.sent, credit.granted, credit.consumed), (60, 160, 60));
+        credit.grant(10, Some(60)).unwrap();
+        assert_eq!(credit.available(), 110);
+    }
+
+    #[test]
+    fn send_credit_rejects_bad_grants() {
+        let mut credit = SendCredit::default();
+        credit.grant(u32::MAX, None).unwrap();
+        assert_eq!(credit.grant(1, None).unwrap_err().code(), ErrorCode::FLOW_CONTROL_ERROR);
+        credit.spend(10);
+        assert_eq!(credit.grant(1, Some(11)).unwrap_err().code(), ErrorCode::PROTOCOL_ERROR);
+        credit.grant(1, Some(5)).unwrap();
+        assert!(matches!(credit.grant(1, Some(4)), Err(CreditError::BadConsumed { .. })));
+    }
+
+    #[test]
+    fn recv_window_grants_at_threshold() {
+        let mut window = RecvWindow::new(100, 50);
+        assert!(window.receive(100));
+        assert!(!window.receive(1));
+        assert_eq!(window.consume(49), None);
+        assert_eq!(window.consume(1), Some(50));
+        assert!(window.receive(50));
+        assert!(!window.receive(1));
+        assert_eq!(window.buffered(), 100);
+        assert_eq!(window.consume(100), Some(100));
+        assert_eq!(window.granted, 250);
+    }
+}

@@ -1,0 +1,87 @@
+//! The outgoing priority scheduler (PROTOCOL.md section 8): channels with frames
+//! ready, highest priority first, round-robin among equal priorities.
+//!
+//! One FIFO per priority level and a 256-bit occupancy map make `push` and `pop`
+//! O(1) whatever the number of channels. The caller keeps each channel in the
+//! scheduler at most once (a `scheduled` flag on the channel).
+
+use std::collections::VecDeque;
+
+/// Ready channels by priority.
+#[derive(Debug)]
+pub struct Scheduler {
+    levels: Vec<VecDeque<u32>>,
+    occupied: [u64; 4],
+    len: usize,
+}
+
+impl Default for Scheduler {
+    fn default() -> Self {
+        Scheduler { levels: (0..256).map(|_| VecDeque::new()).collect(), occupied: [0; 4], len: 0 }
+    }
+}
+
+impl Scheduler {
+    /// Queues channel `index` behind the others of its priority.
+    pub fn push(&mut self, priority: u8, index: u32) {
+        self.levels[priority as usize].push_back(index);
+        self.occupied[priority as usize / 64] |= 1 << (priority % 64);
+        self.len += 1;
+    }
+
+    /// Takes the next channel: the front of the highest non-empty priority level.
+    pub fn pop(&mut self) -> Option<(u8, u32)> {
+        let word = (0..4).rev().find(|&w| self.occupied[w] != 0)?;
+        let priority = (word * 64 + 63 - self.occupied[word].leading_zeros() as usize) as u8;
+        let level = &mut self.levels[priority as usize];
+        let index = level.pop_front().expect("occupied level is non-empty");
+        if level.is_empty() {
+            self.occupied[word] &= !(1 << (priority % 64));
+        }
+        self.len -= 1;
+        Some((priority, index))
+    }
+
+    /// Number of queued channels.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when no channel is queued.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Removes every queued channel.
+    pub fn clear(&mut self) {
+        for level in &mut self.levels {
+            level.clear();
+        }
+        self.occupied = [0; 4];
+        self.len = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn highest_priority_first_round_robin_within() {
+        let mut s = Scheduler::default();
+        s.push(128, 1);
+        s.push(255, 2);
+        s.push(128, 3);
+        s.push(0, 4);
+        s.push(64, 5);
+        assert_eq!(s.pop(), Some((255, 2)));
+        assert_eq!(s.pop(), Some((128, 1)));
+        s.push(128, 1); // re-queued behind channel 3
+        assert_eq!(s.pop(), Some((128, 3)));
+        assert_eq!(s.pop(), Some((128, 1)));
+        assert_eq!(s.pop(), Some((64, 5)));
+        assert_eq!(s.pop(), Some((0, 4)));
+        assert_eq!(s.pop(), None);
+        assert!(s.is_empty());
+    }
+}

@@ -1,0 +1,274 @@
+//! Handling of frames from the peer: the rules of PROTOCOL.md sections 2 to 5 and 7.
+//! A `Result::Err` from here is a session error: the session sends ERROR and ends.
+
+use super::channel::{InState, OutState};
+use super::{DataTarget, Phase, Session};
+use crate::error::Error;
+use crate::event::Direction;
+use crate::proto::control::Control;
+use crate::proto::decoder::FrameSink;
+use crate::proto::error_code::ErrorCode;
+use crate::proto::frame::{self, FrameError, FrameHeader, FrameType, InitFields, MIN_MAX_FRAME_SIZE};
+use crate::proto::timer::Timer;
+use std::time::Instant;
+
+/// The session as a [`FrameSink`] for one `handle_input` call.
+pub(super) struct Inbound<'a> {
+    pub session: &'a mut Session,
+    pub now: Instant,
+}
+
+impl From<FrameError> for Error {
+    fn from(error: FrameError) -> Error {
+        violation(error.code(), error.to_string())
+    }
+}
+
+fn violation(code: ErrorCode, reason: impl Into<String>) -> Error {
+    Error::ProtocolViolation { code, reason: reason.into() }
+}
+
+fn protocol(reason: impl Into<String>) -> Error {
+    violation(ErrorCode::PROTOCOL_ERROR, reason)
+}
+
+impl FrameSink for Inbound<'_> {
+    type Error = Error;
+
+    fn frame(&mut self, header: FrameHeader, payload: &[u8]) -> Result<(), Error> {
+        let s = &mut *self.session;
+        if s.phase == Phase::Closed {
+            return Ok(());
+        }
+        if header.index == frame::CONTROL_INDEX {
+            return self.control(Control::parse(payload)?);
+        }
+        if s.phase == Phase::Handshaking {
+            return Err(protocol(format!("{:?} frame before the peer's HANDSHAKE", header.kind)));
+        }
+        match header.kind {
+            FrameType::Init => self.init(header.index, payload),
+            FrameType::Fin => {
+                self.fin(header.index);
+                Ok(())
+            }
+            FrameType::Ack => {
+                let ack = frame::parse_ack(payload)?;
+                self.grant(header.index, ack.credits, ack.consumed)
+            }
+            FrameType::Err => {
+                let err = frame::parse_err(payload)?;
+                self.err(header.index, err.code, &frame::message_text(err.message))
+            }
+            FrameType::Data => unreachable!("channel DATA is streamed through `data`"),
+        }
+    }
+
+    fn data(&mut self, header: FrameHeader, offset: u32, bytes: &[u8]) -> Result<(), Error> {
+        match self.session.phase {
+            Phase::Closed => return Ok(()),
+            Phase::Handshaking => return Err(protocol("DATA frame before the peer's HANDSHAKE")),
+            Phase::Open => {}
+        }
+        if offset == 0 {
+            self.session.data_target = self.classify_data(header);
+        }
+        let s = &mut *self.session;
+        if let DataTarget::Deliver(index) = s.data_target {
+            let channel = s.incoming.get_mut(&index).expect("delivery target exists");
+            channel.buffer.push(bytes, &mut s.pool);
+            if offset == 0 {
+                channel.frames_received += 1;
+            }
+            if !bytes.is_empty() {
+                channel.signal.notify_all();
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Inbound<'_> {
+    /// Decides at a DATA frame's header where its payload goes, answering the
+    /// channel-level errors of section 3.
+    fn classify_data(&mut self, header: FrameHeader) -> DataTarget {
+        let s = &mut *self.session;
+        let index = header.index;
+        let Some(channel) = s.incoming.get_mut(&index) else {
+            frame::put_err(&mut s.urgent, index, ErrorCode::UNKNOWN_CHANNEL, "no such channel");
+            return DataTarget::Discard;
+        };
+        match channel.state {
+            InState::Open if channel.window.receive(header.len) => DataTarget::Deliver(index),
+            InState::Open => {
+                channel.state = InState::Discarding;
+                let reason = format!("DATA of {} bytes beyond the credits granted", header.len);
+                channel.failure = Some(violation(ErrorCode::FLOW_CONTROL_ERROR, reason));
+                channel.signal.notify_all();
+                frame::put_err(&mut s.urgent, index, ErrorCode::FLOW_CONTROL_ERROR, "DATA beyond credits");
+                DataTarget::Discard
+            }
+            InState::Discarding => DataTarget::Discard,
+            InState::Finished => {
+                frame::put_err(&mut s.urgent, index, ErrorCode::UNKNOWN_CHANNEL, "channel already finished");
+                DataTarget::Discard
+            }
+        }
+    }
+
+    fn control(&mut self, control: Control<'_>) -> Result<(), Error> {
+        let s = &mut *self.session;
+        if s.phase == Phase::Handshaking {
+            return match control {
+                Control::Handshake { session_id, max_frame_size } => self.handshake(session_id, max_frame_size),
+                Control::Reconnect(_) => {
+                    // Resumption is not enabled on this side: there is no session to resume.
+                    Err(violation(ErrorCode::SESSION_MISMATCH, "RECONNECT but no session to resume"))
+                }
+                other => Err(protocol(format!("{other:?} before the peer's HANDSHAKE"))),
+            };
+        }
+        match control {
+            Control::Ping(timestamp) => Control::Pong(timestamp).encode(&mut s.urgent),
+            Control::Pong(_) => {}
+            Control::Handshake { .. } => return Err(protocol("second HANDSHAKE")),
+            Control::Reconnect(_) => return Err(protocol("RECONNECT after the handshake")),
+            Control::CreditGrant { index, credits } => return self.grant(index, credits, None),
+            Control::Error { code, message } => {
+                let message = frame::message_text(message);
+                s.fail(Error::SessionError { code, message }, None);
+            }
+            Control::GoAway { code, .. } => {
+                if s.goaway_received.is_none() {
+                    s.goaway_received = Some(code);
+                    s.wakeups.accept = true;
+                }
+            }
+            Control::Unknown(_) => {}
+        }
+        Ok(())
+    }
+
+    fn handshake(&mut self, session_id: u64, max_frame_size: Option<u32>) -> Result<(), Error> {
+        let s = &mut *self.session;
+        if session_id == 0 {
+            return Err(protocol("HANDSHAKE with session id 0"));
+        }
+        let max = max_frame_size.unwrap_or(frame::DEFAULT_MAX_FRAME_SIZE);
+        if max < MIN_MAX_FRAME_SIZE {
+            return Err(protocol(format!("HANDSHAKE max_frame_size {max} below 16384")));
+        }
+        s.peer_session_id = Some(session_id);
+        s.peer_max_frame = max;
+        s.phase = Phase::Open;
+        s.timers.clear(Timer::Handshake);
+        s.wakeups.ready = true;
+        s.wakeups.timer = true;
+        Ok(())
+    }
+
+    fn init(&mut self, index: u32, payload: &[u8]) -> Result<(), Error> {
+        let s = &mut *self.session;
+        if index <= s.last_peer_index {
+            return Err(protocol(format!("INIT index {index} does not count up from {}", s.last_peer_index)));
+        }
+        s.last_peer_index = index;
+        let refuse = |s: &mut Session, code, message: &str| {
+            frame::put_err(&mut s.urgent, index, code, message);
+            Ok(())
+        };
+        let InitFields { priority, id } = match frame::parse_init(payload) {
+            Ok(fields) => fields,
+            Err(malformed) => return refuse(s, ErrorCode::PROTOCOL_ERROR, &malformed.to_string()),
+        };
+        if s.goaway_sent.is_some() || s.goaway_received.is_some() {
+            return refuse(s, ErrorCode::REFUSED, "session is going away");
+        }
+        if s.incoming_ids.contains_key(id) {
+            return refuse(s, ErrorCode::CHANNEL_EXISTS, "channel id already open");
+        }
+        if s.incoming.len() >= s.config.max_incoming_channels {
+            return refuse(s, ErrorCode::REFUSED, "too many open channels");
+        }
+        if s.pending.len() >= s.config.max_pending_accepts {
+            return refuse(s, ErrorCode::REFUSED, "too many channels waiting to be accepted");
+        }
+        s.admit(index, priority, id, self.now);
+        Ok(())
+    }
+
+    fn fin(&mut self, index: u32) {
+        let s = &mut *self.session;
+        let Some(channel) = s.incoming.get_mut(&index).filter(|c| c.state != InState::Finished) else {
+            frame::put_err(&mut s.urgent, index, ErrorCode::UNKNOWN_CHANNEL, "no such channel");
+            return;
+        };
+        channel.state = InState::Finished;
+        channel.signal.notify_all();
+        if s.incoming_ids.get(&channel.id) == Some(&index) {
+            s.incoming_ids.remove(&channel.id);
+        }
+        s.retire_incoming(index);
+    }
+
+    /// Checks that an ACK, ERR or CREDIT_GRANT names an index this side allocated.
+    fn check_own_index(&self, index: u32, what: &str) -> Result<(), Error> {
+        if index >= self.session.next_index {
+            return Err(protocol(format!("{what} for index {index}, never allocated")));
+        }
+        Ok(())
+    }
+
+    fn grant(&mut self, index: u32, credits: u32, consumed: Option<u64>) -> Result<(), Error> {
+        self.check_own_index(index, "credit grant")?;
+        let s = &mut *self.session;
+        let Some(channel) = s.outgoing.get_mut(&index) else {
+            return Ok(()); // a late grant for a forgotten channel
+        };
+        if matches!(channel.state, OutState::Failed(_)) {
+            return Ok(());
+        }
+        channel.credit.grant(credits, consumed).map_err(|e| violation(e.code(), e.to_string()))?;
+        channel.signal.notify_all();
+        if matches!(channel.state, OutState::Opening) {
+            channel.state = OutState::Open;
+            let id = channel.id.clone();
+            let abandoned = !channel.has_handle;
+            s.channel_opened(id, index, Direction::Outgoing);
+            if abandoned {
+                // The opener gave up waiting: finish the channel the peer now has.
+                s.queue_fin(index);
+            }
+        }
+        Ok(())
+    }
+
+    fn err(&mut self, index: u32, code: ErrorCode, message: &str) -> Result<(), Error> {
+        self.check_own_index(index, "ERR")?;
+        let s = &mut *self.session;
+        let Some(channel) = s.outgoing.get_mut(&index) else {
+            return Ok(());
+        };
+        let message = message.to_owned();
+        let (error, send_fin) = match channel.state {
+            OutState::Failed(_) => return Ok(()),
+            // An answer to INIT: the peer never opened the channel, so no FIN.
+            OutState::Opening => (Error::Refused { code, message }, false),
+            // The peer forgot the channel (UNKNOWN_CHANNEL) or expects our FIN.
+            OutState::Open => {
+                let send_fin = code != ErrorCode::UNKNOWN_CHANNEL && !channel.fin_queued;
+                (Error::ChannelReset { code, message }, send_fin)
+            }
+        };
+        channel.state = OutState::Failed(error);
+        channel.queue.clear(&mut s.pool);
+        channel.signal.notify_all();
+        s.outgoing_ids.remove(&channel.id);
+        if send_fin {
+            s.queue_fin(index);
+        }
+        // A scheduler entry left without segments is dropped by `poll_transmit`.
+        s.retire_outgoing(index);
+        Ok(())
+    }
+}

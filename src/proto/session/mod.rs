@@ -1,0 +1,691 @@
+//! The session state machine: everything one side of a connection knows, driven
+//! by calls that carry bytes and time in and frames out. No threads, sockets or
+//! clocks live here; the driver (`crate::driver`) owns those and holds the session
+//! behind one mutex.
+//!
+//! Inputs: [`Session::handle_input`] (transport bytes), [`Session::handle_timeout`]
+//! (the current time), [`Session::handle_transport_closed`], and the application's
+//! operations (`open`, `write`, `finish`, `accept`, `read`, `cancel`, ...).
+//! Outputs: [`Session::poll_transmit`] (frames for the wire), [`Session::next_deadline`],
+//! per-channel [`Signal`]s notified when a blocked caller may proceed, the
+//! [`Wakeups`] flags for the driver's global waiters, and [`Event`]s.
+
+mod channel;
+mod inbound;
+
+use self::channel::{InChannel, InState, OutChannel, OutState};
+use super::control::Control;
+use super::credit::RecvWindow;
+use super::decoder::Decoder;
+use super::error_code::ErrorCode;
+use super::frame::{self, MAX_CHANNEL_INDEX, MIN_MAX_FRAME_SIZE};
+use super::pool::BufferPool;
+use super::scheduler::Scheduler;
+use super::timer::{Timer, Timers};
+use crate::error::{Error, Result};
+use crate::event::{Direction, Event};
+use crate::stats::{ChannelStats, MultiplexerStats};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+/// Wakes the threads blocked on one channel. The session only ever notifies it; the
+/// driver's callers wait on it together with the session mutex.
+pub type Signal = Arc<parking_lot::Condvar>;
+
+/// Fixed settings of a session, derived from `MultiplexerOptions`.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// This side's session id (non-zero).
+    pub session_id: u64,
+    /// Largest payload this side accepts.
+    pub max_frame_size: u32,
+    /// First grant for each incoming channel.
+    pub initial_window: u32,
+    /// Consumed bytes that trigger a grant.
+    pub grant_threshold: u32,
+    /// Largest DATA payload per frame this side sends.
+    pub chunk_size: usize,
+    /// Target bytes per `poll_transmit` batch.
+    pub write_batch_size: usize,
+    /// Deadline for the peer's HANDSHAKE.
+    pub handshake_timeout: Duration,
+    /// Limit of incoming channel records.
+    pub max_incoming_channels: usize,
+    /// Limit of channels waiting for `accept`.
+    pub max_pending_accepts: usize,
+}
+
+/// Which of the driver's global waiters should be woken.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Wakeups {
+    /// A channel became acceptable, or accepting became impossible.
+    pub accept: bool,
+    /// The handshake completed or failed.
+    pub ready: bool,
+    /// A deadline changed.
+    pub timer: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for the peer's HANDSHAKE.
+    Handshaking,
+    /// Up.
+    Open,
+    /// Over; `Session::error` says why.
+    Closed,
+}
+
+/// Where the DATA frame being streamed in goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DataTarget {
+    Deliver(u32),
+    Discard,
+}
+
+/// One side of a netconduit session.
+#[derive(Debug)]
+pub struct Session {
+    config: SessionConfig,
+    phase: Phase,
+    error: Option<Error>,
+    decoder: Decoder,
+    data_target: DataTarget,
+    peer_session_id: Option<u64>,
+    peer_max_frame: u32,
+    started: Instant,
+
+    outgoing: HashMap<u32, OutChannel>,
+    outgoing_ids: HashMap<Arc<str>, u32>,
+    next_index: u32,
+
+    incoming: HashMap<u32, InChannel>,
+    incoming_ids: HashMap<Arc<str>, u32>,
+    last_peer_index: u32,
+    last_accepted_peer_index: u32,
+    pending: VecDeque<u32>,
+
+    goaway_sent: Option<ErrorCode>,
+    goaway_received: Option<ErrorCode>,
+
+    urgent: Vec<u8>,
+    scheduler: Scheduler,
+    pool: BufferPool,
+    timers: Timers,
+    wakeups: Wakeups,
+    events: Vec<Event>,
+
+    bytes_sent: u64,
+    bytes_received: u64,
+    total_opened: u64,
+    total_closed: u64,
+}
+
+impl Session {
+    /// A new session that has queued its HANDSHAKE and armed the handshake timer.
+    pub fn new(config: SessionConfig, now: Instant) -> Session {
+        let mut timers = Timers::default();
+        timers.set(Timer::Handshake, now + config.handshake_timeout);
+        let pool = BufferPool::new(config.chunk_size + 2 * frame::HEADER_LEN, 256);
+        let mut session = Session {
+            decoder: Decoder::new(config.max_frame_size),
+            phase: Phase::Handshaking,
+            error: None,
+            data_target: DataTarget::Discard,
+            peer_session_id: None,
+            peer_max_frame: MIN_MAX_FRAME_SIZE,
+            started: now,
+            outgoing: HashMap::new(),
+            outgoing_ids: HashMap::new(),
+            next_index: 1,
+            incoming: HashMap::new(),
+            incoming_ids: HashMap::new(),
+            last_peer_index: 0,
+            last_accepted_peer_index: 0,
+            pending: VecDeque::new(),
+            goaway_sent: None,
+            goaway_received: None,
+            urgent: Vec::new(),
+            scheduler: Scheduler::default(),
+            pool,
+            timers,
+            wakeups: Wakeups::default(),
+            events: Vec::new(),
+            bytes_sent: 0,
+            bytes_received: 0,
+            total_opened: 0,
+            total_closed: 0,
+            config,
+        };
+        let handshake = Control::Handshake {
+            session_id: session.config.session_id,
+            max_frame_size: Some(session.config.max_frame_size),
+        };
+        handshake.encode(&mut session.urgent);
+        session
+    }
+
+    // ----- state queries -------------------------------------------------------
+
+    /// True once the peer's HANDSHAKE arrived and until the session ends.
+    pub fn is_ready(&self) -> bool {
+        self.phase == Phase::Open
+    }
+
+    /// True once the session ended.
+    pub fn is_closed(&self) -> bool {
+        self.phase == Phase::Closed
+    }
+
+    /// Why the session ended, once it did.
+    pub fn error(&self) -> Option<&Error> {
+        self.error.as_ref()
+    }
+
+    /// The peer's session id, once its HANDSHAKE arrived.
+    pub fn peer_session_id(&self) -> Option<u64> {
+        self.peer_session_id
+    }
+
+    /// This side's session id.
+    pub fn session_id(&self) -> u64 {
+        self.config.session_id
+    }
+
+    /// The earliest deadline the driver must wake up for.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    /// Takes the global wake-up flags raised since the last call.
+    pub fn take_wakeups(&mut self) -> Wakeups {
+        std::mem::take(&mut self.wakeups)
+    }
+
+    /// Takes the events raised since the last call.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// True when events are waiting for [`take_events`](Self::take_events).
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
+    // ----- time ----------------------------------------------------------------
+
+    /// Handles every deadline due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(timer) = self.timers.pop_expired(now) {
+            match timer {
+                Timer::Handshake if self.phase == Phase::Handshaking => {
+                    self.fail(Error::Timeout("handshake"), Some((ErrorCode::TIMEOUT, "no HANDSHAKE received")));
+                }
+                Timer::Handshake | Timer::Ping | Timer::PingTimeout | Timer::GoAway => {}
+            }
+        }
+        self.wakeups.timer = true;
+    }
+
+    // ----- transport -----------------------------------------------------------
+
+    /// Handles bytes read from the transport, in any split.
+    pub fn handle_input(&mut self, input: &[u8], now: Instant) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        self.bytes_received += input.len() as u64;
+        let mut decoder = std::mem::replace(&mut self.decoder, Decoder::new(0));
+        let mut sink = inbound::Inbound { session: self, now };
+        let result = decoder.feed(input, &mut sink);
+        self.decoder = decoder;
+        if let Err(violation) = result {
+            self.fail_violation(violation);
+        }
+    }
+
+    /// The transport ended (`None`: clean end of stream) or failed.
+    pub fn handle_transport_closed(&mut self, error: Option<std::io::Error>) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        let error =
+            error.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "transport closed by peer"));
+        self.fail(Error::transport(error), None);
+    }
+
+    /// True when frames wait for the writer.
+    pub fn wants_transmit(&self) -> bool {
+        !self.urgent.is_empty() || !self.scheduler.is_empty()
+    }
+
+    /// True when the writer should close the transport: the session ended and its
+    /// last frames (an ERROR) were handed out.
+    pub fn should_close_transport(&self) -> bool {
+        self.phase == Phase::Closed && self.urgent.is_empty()
+    }
+
+    /// Moves frames for the wire into `batch`, about `write_batch_size` bytes at most:
+    /// control frames (ACK, ERR, INIT, control channel) first, then one segment per
+    /// scheduling turn, highest priority first, round-robin among equals. Returns the
+    /// bytes moved.
+    pub fn poll_transmit(&mut self, batch: &mut Vec<Vec<u8>>) -> usize {
+        let mut total = 0;
+        if !self.urgent.is_empty() {
+            let fresh = self.pool.get(0);
+            let urgent = std::mem::replace(&mut self.urgent, fresh);
+            total += urgent.len();
+            batch.push(urgent);
+        }
+        while total < self.config.write_batch_size {
+            let Some((priority, index)) = self.scheduler.pop() else { break };
+            let Some(channel) = self.outgoing.get_mut(&index) else { continue };
+            let Some(segment) = channel.queue.pop() else {
+                // Its frames were dropped (the peer stopped it) while it was queued.
+                channel.scheduled = false;
+                self.retire_outgoing(index);
+                continue;
+            };
+            total += segment.len();
+            batch.push(segment);
+            if channel.queue.is_empty() {
+                channel.scheduled = false;
+                channel.signal.notify_all(); // `flush` waiters
+                self.retire_outgoing(index);
+            } else {
+                self.scheduler.push(priority, index);
+            }
+        }
+        self.bytes_sent += total as u64;
+        total
+    }
+
+    /// Returns written buffers for reuse.
+    pub fn recycle(&mut self, batch: &mut Vec<Vec<u8>>) {
+        for buffer in batch.drain(..) {
+            self.pool.put(buffer);
+        }
+    }
+
+    // ----- outgoing channels ---------------------------------------------------
+
+    /// Opens a channel: allocates its index and queues INIT. The caller waits with
+    /// [`poll_open`](Self::poll_open) on `signal`.
+    pub fn open(&mut self, id: &str, priority: u8, signal: Signal, now: Instant) -> Result<u32> {
+        self.check_can_open()?;
+        if id.len() > frame::MAX_CHANNEL_ID_LEN {
+            return Err(Error::InvalidArgument(format!("channel id of {} bytes exceeds 1024", id.len())));
+        }
+        if self.outgoing_ids.contains_key(id) {
+            return Err(Error::ChannelIdInUse(id.to_owned()));
+        }
+        if self.next_index > MAX_CHANNEL_INDEX {
+            return Err(Error::IndexSpaceExhausted);
+        }
+        let index = self.next_index;
+        self.next_index += 1;
+        let id: Arc<str> = Arc::from(id);
+        frame::put_init(&mut self.urgent, index, priority, &id);
+        self.outgoing_ids.insert(id.clone(), index);
+        self.outgoing.insert(index, OutChannel::new(id, priority, signal, now));
+        Ok(index)
+    }
+
+    fn check_can_open(&self) -> Result<()> {
+        if let Some(error) = &self.error {
+            return Err(error.clone());
+        }
+        if let Some(code) = self.goaway_sent.or(self.goaway_received) {
+            return Err(Error::GoingAway { code });
+        }
+        Ok(())
+    }
+
+    /// Whether the peer answered INIT: `Ready(Ok)` once granted, the refusal or
+    /// session error otherwise.
+    pub fn poll_open(&self, index: u32) -> Poll<Result<()>> {
+        match self.outgoing.get(&index).map(|c| &c.state) {
+            Some(OutState::Opening) => Poll::Pending,
+            Some(OutState::Open) => Poll::Ready(Ok(())),
+            Some(OutState::Failed(error)) => Poll::Ready(Err(error.clone())),
+            None => Poll::Ready(Err(self.error.clone().unwrap_or(Error::Closed))),
+        }
+    }
+
+    /// Queues as much of `data` as the channel's credits allow, encoded as frames.
+    /// `Pending` means no credits: wait on the channel's signal.
+    pub fn write(&mut self, index: u32, data: &[u8]) -> Poll<Result<usize>> {
+        let max_frame = self.config.chunk_size.min(self.peer_max_frame as usize);
+        let chunk = self.config.chunk_size;
+        let Some(channel) = self.outgoing.get_mut(&index) else {
+            return Poll::Ready(Err(self.error.clone().unwrap_or(Error::Closed)));
+        };
+        match &channel.state {
+            OutState::Failed(error) => return Poll::Ready(Err(error.clone())),
+            OutState::Opening => return Poll::Pending,
+            OutState::Open => {}
+        }
+        debug_assert!(!channel.fin_queued, "no write after finish");
+        if data.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let n = (channel.credit.available().min(data.len() as u64)) as usize;
+        if n == 0 {
+            return Poll::Pending;
+        }
+        channel.queue.push_data(index, &data[..n], max_frame, chunk, &mut self.pool);
+        channel.credit.spend(n as u64);
+        channel.frames_sent += n.div_ceil(max_frame) as u64;
+        if !channel.scheduled {
+            channel.scheduled = true;
+            self.scheduler.push(channel.priority, index);
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    /// `Ready` once every frame queued on an outgoing channel was handed to the
+    /// writer thread; with the channel's error if it failed.
+    pub fn poll_flushed(&self, index: u32) -> Poll<Result<()>> {
+        match self.outgoing.get(&index) {
+            Some(OutChannel { state: OutState::Failed(error), .. }) => Poll::Ready(Err(error.clone())),
+            Some(channel) if channel.scheduled => Poll::Pending,
+            Some(_) => Poll::Ready(Ok(())),
+            None => Poll::Ready(Err(self.error.clone().unwrap_or(Error::Closed))),
+        }
+    }
+
+    /// Credits available on an outgoing channel now.
+    pub fn available_credits(&self, index: u32) -> u64 {
+        self.outgoing.get(&index).map_or(0, |c| c.credit.available())
+    }
+
+    /// Ends an outgoing channel: queues FIN behind its data (if the peer expects
+    /// one) and releases the handle. Also used when a handle is dropped or an open
+    /// is abandoned.
+    pub fn finish(&mut self, index: u32) {
+        let Some(channel) = self.outgoing.get_mut(&index) else { return };
+        channel.has_handle = false;
+        let needs_fin = match &channel.state {
+            OutState::Open => !channel.fin_queued,
+            // The grant may still come: FIN is queued when it does.
+            OutState::Opening => false,
+            OutState::Failed(_) => false,
+        };
+        if needs_fin {
+            self.queue_fin(index);
+        }
+        if let Some(channel) = self.outgoing.get(&index) {
+            if !matches!(channel.state, OutState::Opening) {
+                self.outgoing_ids.remove(&channel.id);
+            }
+        }
+        self.retire_outgoing(index);
+    }
+
+    fn queue_fin(&mut self, index: u32) {
+        let channel = self.outgoing.get_mut(&index).expect("caller checked");
+        channel.fin_queued = true;
+        channel.queue.push_fin(index, &mut self.pool);
+        if !channel.scheduled {
+            channel.scheduled = true;
+            self.scheduler.push(channel.priority, index);
+        }
+        self.outgoing_ids.remove(&channel.id);
+    }
+
+    fn retire_outgoing(&mut self, index: u32) {
+        let Some(channel) = self.outgoing.get(&index) else { return };
+        if !channel.is_retired() || matches!(channel.state, OutState::Opening) {
+            return;
+        }
+        let channel = self.outgoing.remove(&index).expect("checked above");
+        if self.outgoing_ids.get(&channel.id) == Some(&index) {
+            self.outgoing_ids.remove(&channel.id);
+        }
+        let error = match channel.state {
+            OutState::Failed(error) => Some(error),
+            _ => None,
+        };
+        self.channel_closed(channel.id, index, Direction::Outgoing, error);
+    }
+
+    /// Statistics of an outgoing channel.
+    pub fn outgoing_stats(&self, index: u32, now: Instant) -> Option<ChannelStats> {
+        self.outgoing.get(&index).map(|c| c.stats(now))
+    }
+
+    // ----- incoming channels ---------------------------------------------------
+
+    /// Takes the oldest incoming channel waiting for `accept` (with id `id`, if
+    /// given). `Pending` means none yet; an error means none will come.
+    pub fn accept(&mut self, id: Option<&str>) -> Poll<Result<u32>> {
+        let position = self
+            .pending
+            .iter()
+            .position(|index| id.is_none_or(|id| self.incoming.get(index).is_some_and(|c| &*c.id == id)));
+        if let Some(position) = position {
+            let index = self.pending.remove(position).expect("position is in range");
+            let channel = self.incoming.get_mut(&index).expect("pending channels exist");
+            channel.accepted = true;
+            channel.has_handle = true;
+            return Poll::Ready(Ok(index));
+        }
+        if let Some(error) = &self.error {
+            return Poll::Ready(Err(error.clone()));
+        }
+        if let Some(code) = self.goaway_sent.or(self.goaway_received) {
+            return Poll::Ready(Err(Error::GoingAway { code }));
+        }
+        Poll::Pending
+    }
+
+    /// The id and signal of an incoming channel, for its handle.
+    pub fn incoming_handle(&self, index: u32) -> Option<(Arc<str>, u8, Signal)> {
+        self.incoming.get(&index).map(|c| (c.id.clone(), c.priority, c.signal.clone()))
+    }
+
+    /// The id and priority of an outgoing channel.
+    pub fn outgoing_info(&self, index: u32) -> Option<(Arc<str>, u8)> {
+        self.outgoing.get(&index).map(|c| (c.id.clone(), c.priority))
+    }
+
+    /// Reads buffered bytes of an incoming channel into `out` and grants credits
+    /// back at the threshold. `Ready(Ok(0))` is end of stream; `Pending` means wait.
+    pub fn read(&mut self, index: u32, out: &mut [u8]) -> Poll<Result<usize>> {
+        let Some(channel) = self.incoming.get_mut(&index) else {
+            return Poll::Ready(Err(self.error.clone().unwrap_or(Error::Closed)));
+        };
+        if !channel.buffer.is_empty() {
+            if out.is_empty() {
+                return Poll::Ready(Ok(0));
+            }
+            let n = channel.buffer.read(out, &mut self.pool);
+            let grant = channel.window.consume(n);
+            if let (Some(credits), InState::Open) = (grant, channel.state) {
+                frame::put_ack(&mut self.urgent, index, credits, Some(channel.window.consumed));
+            }
+            return Poll::Ready(Ok(n));
+        }
+        if let Some(error) = &channel.failure {
+            return Poll::Ready(Err(error.clone()));
+        }
+        match channel.state {
+            InState::Finished => Poll::Ready(Ok(0)),
+            _ => Poll::Pending,
+        }
+    }
+
+    /// Bytes buffered on an incoming channel.
+    pub fn buffered(&self, index: u32) -> usize {
+        self.incoming.get(&index).map_or(0, |c| c.buffer.len())
+    }
+
+    /// Releases an incoming channel's handle. Unless its FIN already arrived, the
+    /// peer is told to stop with `ERR CANCEL` and later DATA is discarded.
+    pub fn cancel(&mut self, index: u32) {
+        let Some(channel) = self.incoming.get_mut(&index) else { return };
+        channel.has_handle = false;
+        channel.buffer.clear(&mut self.pool);
+        if channel.state == InState::Open {
+            channel.state = InState::Discarding;
+            frame::put_err(&mut self.urgent, index, ErrorCode::CANCEL, "reader closed the channel");
+        }
+        self.retire_incoming(index);
+    }
+
+    fn retire_incoming(&mut self, index: u32) {
+        if !self.incoming.get(&index).is_some_and(InChannel::is_retired) {
+            return;
+        }
+        let mut channel = self.incoming.remove(&index).expect("checked above");
+        channel.buffer.clear(&mut self.pool);
+        self.channel_closed(channel.id, index, Direction::Incoming, channel.failure);
+    }
+
+    /// Statistics of an incoming channel.
+    pub fn incoming_stats(&self, index: u32, now: Instant) -> Option<ChannelStats> {
+        self.incoming.get(&index).map(|c| c.stats(now))
+    }
+
+    // ----- session-wide --------------------------------------------------------
+
+    /// Ids of open outgoing channels.
+    pub fn outgoing_ids(&self) -> Vec<String> {
+        let mut ids: Vec<(u32, String)> = self
+            .outgoing
+            .iter()
+            .filter(|(_, c)| matches!(c.state, OutState::Open) && !c.fin_queued)
+            .map(|(&index, c)| (index, c.id.to_string()))
+            .collect();
+        ids.sort_unstable();
+        ids.into_iter().map(|(_, id)| id).collect()
+    }
+
+    /// Ids of incoming channels the application accepted and still holds.
+    pub fn accepted_ids(&self) -> Vec<String> {
+        let mut ids: Vec<(u32, String)> =
+            self.incoming.iter().filter(|(_, c)| c.has_handle).map(|(&index, c)| (index, c.id.to_string())).collect();
+        ids.sort_unstable();
+        ids.into_iter().map(|(_, id)| id).collect()
+    }
+
+    /// Looks up an open outgoing channel by id.
+    pub fn outgoing_index(&self, id: &str) -> Option<u32> {
+        self.outgoing_ids.get(id).copied()
+    }
+
+    /// Looks up an accepted incoming channel by id.
+    pub fn accepted_index(&self, id: &str) -> Option<u32> {
+        self.incoming.iter().filter(|(_, c)| c.has_handle && &*c.id == id).map(|(&i, _)| i).min()
+    }
+
+    /// Session counters.
+    pub fn stats(&self, now: Instant) -> MultiplexerStats {
+        MultiplexerStats {
+            bytes_sent: self.bytes_sent,
+            bytes_received: self.bytes_received,
+            open_channels: self.outgoing.len() + self.incoming.len(),
+            total_opened: self.total_opened,
+            total_closed: self.total_closed,
+            uptime: now.saturating_duration_since(self.started),
+        }
+    }
+
+    /// Sends GOAWAY: no new channels in either direction from now on.
+    pub fn go_away(&mut self, code: ErrorCode) {
+        if self.goaway_sent.is_some() || self.phase == Phase::Closed {
+            return;
+        }
+        self.goaway_sent = Some(code);
+        Control::GoAway { code, last_channel_index: self.last_accepted_peer_index }.encode(&mut self.urgent);
+        self.wakeups.accept = true;
+    }
+
+    /// Ends the session at once with `error` (no ERROR frame): the local abort.
+    pub fn abort(&mut self, error: Error) {
+        self.fail(error, None);
+    }
+
+    /// Ends the session because the peer broke the protocol.
+    fn fail_violation(&mut self, error: Error) {
+        let code = error.code().unwrap_or(ErrorCode::PROTOCOL_ERROR);
+        let reason = error.to_string();
+        self.fail(error, Some((code, &reason)));
+    }
+
+    /// Ends the session: optionally queues ERROR for the peer, drops everything not
+    /// yet sent, fails every unfinished channel and wakes every waiter.
+    fn fail(&mut self, error: Error, report: Option<(ErrorCode, &str)>) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        self.phase = Phase::Closed;
+        self.error = Some(error.clone());
+        self.timers = Timers::default();
+        self.scheduler.clear();
+        self.urgent.clear();
+        if let Some((code, message)) = report {
+            let message = &message.as_bytes()[..message.len().min(512)];
+            Control::Error { code, message }.encode(&mut self.urgent);
+        }
+        for channel in self.outgoing.values_mut() {
+            channel.queue.clear(&mut self.pool);
+            channel.scheduled = false;
+            if !channel.fin_queued || matches!(channel.state, OutState::Opening) {
+                channel.state = OutState::Failed(error.clone());
+            }
+            channel.signal.notify_all();
+        }
+        for channel in self.incoming.values_mut() {
+            if channel.state != InState::Finished {
+                channel.state = InState::Finished;
+                channel.failure.get_or_insert_with(|| error.clone());
+            }
+            channel.signal.notify_all();
+        }
+        for index in std::mem::take(&mut self.pending) {
+            if let Some(channel) = self.incoming.get_mut(&index) {
+                channel.accepted = true;
+            }
+        }
+        let outgoing: Vec<u32> = self.outgoing.keys().copied().collect();
+        for index in outgoing {
+            self.retire_outgoing(index);
+        }
+        let incoming: Vec<u32> = self.incoming.keys().copied().collect();
+        for index in incoming {
+            self.retire_incoming(index);
+        }
+        self.events.push(Event::SessionError(error));
+        self.wakeups = Wakeups { accept: true, ready: true, timer: true };
+    }
+
+    fn channel_closed(&mut self, id: Arc<str>, index: u32, direction: Direction, error: Option<Error>) {
+        self.total_closed += 1;
+        self.events.push(Event::ChannelClosed { id, index, direction, error });
+    }
+
+    fn channel_opened(&mut self, id: Arc<str>, index: u32, direction: Direction) {
+        self.total_opened += 1;
+        self.events.push(Event::ChannelOpened { id, index, direction });
+    }
+
+    /// Creates the record for an accepted INIT and queues its first ACK.
+    fn admit(&mut self, index: u32, priority: u8, id: &str, now: Instant) {
+        let id: Arc<str> = Arc::from(id);
+        let window = RecvWindow::new(self.config.initial_window, self.config.grant_threshold);
+        frame::put_ack(&mut self.urgent, index, window.initial(), None);
+        let signal = Signal::default();
+        self.incoming.insert(index, InChannel::new(id.clone(), priority, window, signal, now));
+        self.incoming_ids.insert(id.clone(), index);
+        self.pending.push_back(index);
+        self.last_accepted_peer_index = index;
+        self.wakeups.accept = true;
+        self.channel_opened(id, index, Direction::Incoming);
+    }
+}
+
+#[cfg(test)]
+mod tests;
