@@ -123,7 +123,8 @@ impl Error {
         error.get_ref()?.downcast_ref::<Error>()
     }
 
-    pub(crate) fn transport(error: io::Error) -> Error {
+    /// Wraps a transport's IO error.
+    pub fn from_transport(error: io::Error) -> Error {
         Error::Transport(Arc::new(error))
     }
 }
@@ -138,6 +139,19 @@ impl From<Error> for io::Error {
     }
 }
 
+/// Recovers the netconduit error a channel put inside an `io::Error`; any other IO
+/// error becomes [`Error::Transport`]. So `?` works on channel IO in functions
+/// returning [`Result`].
+impl From<io::Error> for Error {
+    fn from(error: io::Error) -> Error {
+        if Error::from_io(&error).is_some() {
+            let inner = error.into_inner().expect("checked above");
+            return *inner.downcast::<Error>().expect("checked above");
+        }
+        Error::from_transport(error)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,7 +162,8 @@ mod tests {
         let io: io::Error = err.into();
         assert_eq!(io.kind(), io::ErrorKind::BrokenPipe);
         assert_eq!(Error::from_io(&io).and_then(Error::code), Some(ErrorCode::CANCEL));
-        let io: io::Error = Error::transport(io::ErrorKind::UnexpectedEof.into()).into();
+        assert!(matches!(Error::from(io), Error::ChannelReset { .. }));
+        let io: io::Error = Error::from_transport(io::ErrorKind::UnexpectedEof.into()).into();
         assert_eq!(io.kind(), io::ErrorKind::UnexpectedEof);
     }
 }

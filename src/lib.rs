@@ -16,3 +16,8 @@ pub use event::{Direction, Event};
 pub use options::{ChannelOptions, MultiplexerOptions, Priority};
 pub use proto::ErrorCode;
 pub use stats::{ChannelStats, MultiplexerStats};
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -135,7 +135,7 @@ impl Multiplexer {
         };
         let shared = Arc::new(Shared::new(Session::new(config, Instant::now()), shutdown));
         let spawn = |name: &str, body: Box<dyn FnOnce() + Send>| {
-            std::thread::Builder::new().name(format!("netconduit-{name}")).spawn(body).map_err(Error::transport)
+            std::thread::Builder::new().name(format!("netconduit-{name}")).spawn(body).map_err(Error::from_transport)
         };
         let buffer_size = options.read_buffer_size;
         let (s1, s2, s3) = (shared.clone(), shared.clone(), shared.clone());

@@ -253,7 +253,7 @@ impl Session {
         }
         let error =
             error.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "transport closed by peer"));
-        self.fail(Error::transport(error), None);
+        self.fail(Error::from_transport(error), None);
     }
 
     /// True when frames wait for the writer.
@@ -464,7 +464,7 @@ impl Session {
         let position = self
             .pending
             .iter()
-            .position(|index| id.is_none_or(|id| self.incoming.get(index).is_some_and(|c| &*c.id == id)));
+            .position(|index| id.map_or(true, |id| self.incoming.get(index).is_some_and(|c| &*c.id == id)));
         if let Some(position) = position {
             let index = self.pending.remove(position).expect("position is in range");
             let channel = self.incoming.get_mut(&index).expect("pending channels exist");

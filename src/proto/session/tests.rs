@@ -1,1 +1,226 @@
+//! The session driven by hand: two sessions wired together on a virtual clock,
+//! no threads, no sockets.
 
+use super::*;
+use crate::proto::decoder::tests::Recorder;
+use crate::proto::frame::{FrameType, HEADER_LEN};
+
+fn config(session_id: u64) -> SessionConfig {
+    SessionConfig {
+        session_id,
+        max_frame_size: frame::DEFAULT_MAX_FRAME_SIZE,
+        initial_window: 1000,
+        grant_threshold: 500,
+        chunk_size: 100,
+        write_batch_size: 1 << 20,
+        handshake_timeout: Duration::from_secs(10),
+        max_incoming_channels: 4,
+        max_pending_accepts: 2,
+    }
+}
+
+/// Two sessions and a virtual clock.
+struct Pair {
+    a: Session,
+    b: Session,
+    now: Instant,
+}
+
+impl Pair {
+    fn new() -> Pair {
+        let now = Instant::now();
+        let mut pair = Pair { a: Session::new(config(1), now), b: Session::new(config(2), now), now };
+        pair.pump();
+        assert!(pair.a.is_ready() && pair.b.is_ready());
+        pair
+    }
+
+    /// Moves bytes both ways until neither side has anything to send.
+    fn pump(&mut self) {
+        while self.a.wants_transmit() || self.b.wants_transmit() {
+            let bytes = transmit(&mut self.a);
+            self.b.handle_input(&bytes, self.now);
+            let bytes = transmit(&mut self.b);
+            self.a.handle_input(&bytes, self.now);
+        }
+    }
+
+    fn open(&mut self, id: &str, priority: u8) -> u32 {
+        let index = self.a.open(id, priority, Signal::default(), self.now).unwrap();
+        self.pump();
+        assert!(matches!(self.a.poll_open(index), Poll::Ready(Ok(()))));
+        index
+    }
+}
+
+fn transmit(session: &mut Session) -> Vec<u8> {
+    let mut batch = Vec::new();
+    session.poll_transmit(&mut batch);
+    let bytes = batch.concat();
+    session.recycle(&mut batch);
+    bytes
+}
+
+fn frames(bytes: &[u8]) -> Vec<(FrameHeader, Vec<u8>)> {
+    let mut recorder = Recorder::default();
+    crate::proto::decoder::Decoder::new(1 << 24).feed(bytes, &mut recorder).unwrap();
+    recorder.frames
+}
+
+use crate::proto::frame::FrameHeader;
+
+fn read_all(session: &mut Session, index: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 64];
+    while let Poll::Ready(Ok(n)) = session.read(index, &mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    out
+}
+
+#[test]
+fn handshake_is_the_first_frame_and_carries_max_frame_size() {
+    let mut session = Session::new(config(42), Instant::now());
+    let bytes = transmit(&mut session);
+    let frames = frames(&bytes);
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0].0.index, 0);
+    assert_eq!(
+        Control::parse(&frames[0].1).unwrap(),
+        Control::Handshake { session_id: 42, max_frame_size: Some(frame::DEFAULT_MAX_FRAME_SIZE) }
+    );
+}
+
+#[test]
+fn bytes_flow_with_credits_and_end_with_fin() {
+    let mut p = Pair::new();
+    let index = p.open("x", 128);
+    let data: Vec<u8> = (0..2500u32).map(|i| i as u8).collect();
+    // Only the initial window can be queued before the reader consumes.
+    let Poll::Ready(Ok(n)) = p.a.write(index, &data) else { panic!("write failed") };
+    assert_eq!(n, 1000);
+    assert!(p.a.write(index, &data[n..]).is_pending());
+    p.pump();
+    let Poll::Ready(Ok(accepted)) = p.b.accept(Some("x")) else { panic!("nothing to accept") };
+    let mut received = read_all(&mut p.b, accepted);
+    p.pump(); // the grant goes back
+    let mut sent = n;
+    while sent < data.len() {
+        let Poll::Ready(Ok(n)) = p.a.write(index, &data[sent..]) else { panic!("no credits") };
+        sent += n;
+        p.pump();
+        received.extend(read_all(&mut p.b, accepted));
+        p.pump();
+    }
+    p.a.finish(index);
+    p.pump();
+    assert!(matches!(p.b.read(accepted, &mut [0; 8]), Poll::Ready(Ok(0))));
+    assert_eq!(received, data);
+    let stats = p.b.incoming_stats(accepted, p.now).unwrap();
+    assert_eq!(stats.bytes_received, 2500);
+}
+
+#[test]
+fn reader_cancel_fails_the_writer_and_earns_fin() {
+    let mut p = Pair::new();
+    let index = p.open("x", 128);
+    let Poll::Ready(Ok(accepted)) = p.b.accept(None) else { panic!() };
+    p.b.cancel(accepted);
+    p.pump();
+    match p.a.write(index, b"late") {
+        Poll::Ready(Err(Error::ChannelReset { code, .. })) => assert_eq!(code, ErrorCode::CANCEL),
+        other => panic!("unexpected {other:?}"),
+    }
+    // The opener answered CANCEL with FIN, so the accepter forgot the channel.
+    assert_eq!(p.b.stats(p.now).open_channels, 0);
+}
+
+#[test]
+fn higher_priority_frames_go_first_and_equals_alternate() {
+    let mut p = Pair::new();
+    let mut open_accepted = |id, priority| {
+        let index = p.open(id, priority);
+        assert!(p.b.accept(Some(id)).is_ready());
+        index
+    };
+    let low = open_accepted("low", 10);
+    let high = open_accepted("high", 200);
+    let peer = open_accepted("peer", 10);
+    for index in [low, peer, high] {
+        let Poll::Ready(Ok(_)) = p.a.write(index, &[index as u8; 300]) else { panic!() };
+    }
+    let order: Vec<u32> = frames(&transmit(&mut p.a)).iter().map(|(h, _)| h.index).collect();
+    assert_eq!(order, [high, high, high, low, peer, low, peer, low, peer]);
+}
+
+#[test]
+fn flow_control_violation_fails_only_the_channel() {
+    let mut p = Pair::new();
+    let index = p.open("x", 128);
+    let Poll::Ready(Ok(accepted)) = p.b.accept(None) else { panic!() };
+    let mut wire = Vec::new();
+    frame::put_data(&mut wire, index, &[1; 10]);
+    frame::put_data(&mut wire, index, &[2; 1000]); // beyond the 1000-byte window
+    p.b.handle_input(&wire, p.now);
+    let answer = frames(&transmit(&mut p.b));
+    assert_eq!(answer[0].0.kind, FrameType::Err);
+    assert_eq!(frame::parse_err(&answer[0].1).unwrap().code, ErrorCode::FLOW_CONTROL_ERROR);
+    let mut buf = [0u8; 64];
+    assert!(matches!(p.b.read(accepted, &mut buf), Poll::Ready(Ok(10))));
+    assert!(matches!(p.b.read(accepted, &mut buf), Poll::Ready(Err(Error::ProtocolViolation { .. }))));
+    assert!(!p.b.is_closed());
+}
+
+#[test]
+fn session_error_sends_error_and_fails_channels() {
+    let mut p = Pair::new();
+    let index = p.open("x", 128);
+    p.b.handle_input(&[0, 0, 0, 1, 9, 0, 0, 0, 0], p.now); // unknown frame type
+    assert!(p.b.is_closed());
+    let answer = frames(&transmit(&mut p.b));
+    let Control::Error { code, .. } = Control::parse(&answer[0].1).unwrap() else { panic!() };
+    assert_eq!(code, ErrorCode::PROTOCOL_ERROR);
+    assert!(p.b.should_close_transport());
+    p.a.handle_input(
+        &answer.iter().flat_map(|(h, b)| [h.to_bytes().to_vec(), b.clone()].concat()).collect::<Vec<_>>(),
+        p.now,
+    );
+    assert!(matches!(p.a.write(index, b"x"), Poll::Ready(Err(Error::SessionError { .. }))));
+    assert!(p.a.take_events().iter().any(|e| matches!(e, Event::SessionError(_))));
+}
+
+#[test]
+fn handshake_timeout_on_the_virtual_clock() {
+    let t0 = Instant::now();
+    let mut session = Session::new(config(1), t0);
+    assert_eq!(session.next_deadline(), Some(t0 + Duration::from_secs(10)));
+    session.handle_timeout(t0 + Duration::from_secs(9));
+    assert!(!session.is_closed());
+    session.handle_timeout(t0 + Duration::from_secs(10));
+    assert!(matches!(session.error(), Some(Error::Timeout("handshake"))));
+    let mut batch = Vec::new();
+    session.poll_transmit(&mut batch);
+    assert_eq!(batch.concat()[HEADER_LEN], 0x05); // ERROR after the unsent HANDSHAKE was dropped
+}
+
+#[test]
+fn limits_refuse_with_refused() {
+    let mut p = Pair::new();
+    p.open("1", 0);
+    p.open("2", 0);
+    let third = p.a.open("3", 0, Signal::default(), p.now).unwrap();
+    p.pump();
+    assert!(matches!(p.a.poll_open(third), Poll::Ready(Err(Error::Refused { code: ErrorCode::REFUSED, .. }))));
+}
+
+#[test]
+fn goaway_refuses_new_channels_both_ways() {
+    let mut p = Pair::new();
+    p.b.go_away(ErrorCode::NO_ERROR);
+    p.pump();
+    assert!(matches!(p.a.open("late", 0, Signal::default(), p.now), Err(Error::GoingAway { .. })));
+    assert!(matches!(p.b.open("late", 0, Signal::default(), p.now), Err(Error::GoingAway { .. })));
+}
