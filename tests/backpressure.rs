@@ -1,0 +1,98 @@
+//! Flow control end to end: a writer whose reader does not read runs out of
+//! credits and blocks, and resumes as soon as the reader reads.
+
+mod common;
+
+use common::*;
+use netconduit::{ChannelOptions, MultiplexerOptions};
+use std::io::{Read, Write};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+const WINDOW: u32 = 64 * 1024;
+const EXTRA: u64 = 1024 * 1024;
+
+fn run(transport: Transport) {
+    let options = MultiplexerOptions { initial_window: WINDOW, ..Default::default() };
+    let (a, b) = pair(transport, MultiplexerOptions::default(), options);
+    let mut writer = a.open_channel(ChannelOptions::new("slow").send_timeout(TIMEOUT)).unwrap();
+    let mut reader = b.accept_channel("slow").unwrap();
+    assert_eq!(writer.available_credits(), u64::from(WINDOW));
+
+    // Fill the window exactly: these writes cannot block.
+    let first = Pattern::bytes(1, WINDOW as usize);
+    writer.write_all(&first).unwrap();
+    assert_eq!(writer.available_credits(), 0, "the window is spent");
+
+    // The whole window arrives at the reader, which does not read: nothing grants
+    // credits back, so the writer has none.
+    reader.set_read_timeout(Some(TIMEOUT));
+    assert!(wait_for(|| reader.buffered() == WINDOW as usize, TIMEOUT), "window delivered to the reader");
+    assert_eq!(writer.available_credits(), 0);
+
+    // A writer thread now blocks in write: it needs credits nobody grants.
+    let (started_tx, started_rx) = mpsc::channel();
+    let (done_tx, done_rx) = mpsc::channel();
+    let blocked = thread::spawn(move || {
+        started_tx.send(()).unwrap();
+        let sum = write_pattern(&mut writer, 2, EXTRA).expect("blocked write resumes and completes");
+        done_tx.send(()).unwrap();
+        writer.close().unwrap();
+        sum
+    });
+    started_rx.recv_timeout(TIMEOUT).unwrap();
+    assert_eq!(a.write_channel("slow").unwrap().stats.bytes_sent, u64::from(WINDOW), "no byte beyond the window");
+    assert_eq!(reader.buffered(), WINDOW as usize, "the reader holds no more than the window");
+    assert!(done_rx.try_recv().is_err(), "the writer cannot finish while the reader does not read");
+
+    // Reading grants credits back; the blocked writer resumes and finishes.
+    let mut head = vec![0u8; WINDOW as usize];
+    reader.read_exact(&mut head).unwrap();
+    assert_eq!(head, first);
+    let rest = read_checksum(&mut reader, 7777).unwrap();
+    done_rx.recv_timeout(TIMEOUT).expect("writer finished after the reads");
+    let sent = blocked.join().unwrap();
+    assert_eq!(rest, sent);
+    assert!(a.error().is_none() && b.error().is_none());
+}
+
+#[test]
+fn writer_blocks_until_reader_reads_over_memory_pipe() {
+    bounded(Duration::from_secs(120), || run(Transport::Memory));
+}
+
+#[test]
+fn writer_blocks_until_reader_reads_over_tcp() {
+    bounded(Duration::from_secs(120), || run(Transport::Tcp));
+}
+
+/// The reader never holds more than the window, however slowly it reads.
+#[test]
+fn reader_buffer_never_exceeds_the_window() {
+    bounded(Duration::from_secs(120), || {
+        let small = MultiplexerOptions { initial_window: 4096, ..Default::default() };
+        let (a, b) = memory_pair_with(MultiplexerOptions::default(), small);
+        let writer = thread::spawn(move || {
+            let mut channel = a.open_channel(ChannelOptions::new("trickle")).unwrap();
+            let sum = write_pattern(&mut channel, 3, 256 * 1024).unwrap();
+            channel.close().unwrap();
+            // Hand the multiplexer back: dropping its last handle would abort the
+            // session before the queued bytes went out.
+            (sum, a)
+        });
+        let mut reader = b.accept_channel("trickle").unwrap();
+        let mut sum = Checksum::default();
+        let mut buf = [0u8; 300];
+        loop {
+            assert!(reader.buffered() <= 4096, "buffered {} > window", reader.buffered());
+            let n = reader.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            sum.update(&buf[..n]);
+        }
+        let (sent, _a) = writer.join().unwrap();
+        assert_eq!(sum.finish(), sent);
+    });
+}
