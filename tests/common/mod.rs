@@ -284,11 +284,20 @@ pub fn violation_code(error: &Error) -> ErrorCode {
 // ----- raw peer ----------------------------------------------------------------
 
 /// One frame as a raw peer saw it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct RawFrame {
     pub index: u32,
     pub kind: FrameType,
     pub payload: Vec<u8>,
+}
+
+impl std::fmt::Debug for RawFrame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Payloads can be large: show the start only.
+        let shown = &self.payload[..self.payload.len().min(16)];
+        write!(f, "{:?} {} [{} bytes: {:02x?}", self.kind, self.index, self.payload.len(), shown)?;
+        f.write_str(if shown.len() < self.payload.len() { " ...]" } else { "]" })
+    }
 }
 
 impl RawFrame {
@@ -333,10 +342,11 @@ pub enum PeerEvent {
     Failed(String),
 }
 
-/// Collects decoded frames, joining streamed DATA pieces.
+/// Collects decoded frames, joining streamed DATA pieces (which may span reads).
 #[derive(Default)]
 struct Collector {
     frames: Vec<RawFrame>,
+    partial: Option<RawFrame>,
 }
 
 impl FrameSink for Collector {
@@ -348,10 +358,16 @@ impl FrameSink for Collector {
     }
 
     fn data(&mut self, header: FrameHeader, offset: u32, bytes: &[u8]) -> Result<(), FrameError> {
-        if offset == 0 {
-            self.frames.push(RawFrame { index: header.index, kind: header.kind, payload: Vec::new() });
+        let partial = self.partial.get_or_insert_with(|| RawFrame {
+            index: header.index,
+            kind: header.kind,
+            payload: Vec::with_capacity(header.len as usize),
+        });
+        assert_eq!(partial.payload.len(), offset as usize, "DATA pieces in order");
+        partial.payload.extend_from_slice(bytes);
+        if partial.payload.len() == header.len as usize {
+            self.frames.push(self.partial.take().unwrap());
         }
-        self.frames.last_mut().unwrap().payload.extend_from_slice(bytes);
         Ok(())
     }
 }
@@ -377,6 +393,7 @@ impl RawPeer {
         let (tx, rx) = mpsc::channel();
         let handle = thread::spawn(move || {
             let mut decoder = Decoder::new(frame::DEFAULT_MAX_FRAME_SIZE);
+            let mut sink = Collector::default();
             let mut buf = vec![0u8; 64 * 1024];
             loop {
                 let n = match reader.read(&mut buf) {
@@ -391,9 +408,8 @@ impl RawPeer {
                         return;
                     }
                 };
-                let mut sink = Collector::default();
                 let result = decoder.feed(&buf[..n], &mut sink);
-                for frame in sink.frames {
+                for frame in sink.frames.drain(..) {
                     if tx.send(PeerEvent::Frame(frame)).is_err() {
                         return;
                     }
