@@ -8,6 +8,7 @@ pub mod event;
 pub mod options;
 pub mod proto;
 pub mod stats;
+pub mod transit;
 pub mod transport;
 
 pub use driver::{ChannelInfo, Incoming, Multiplexer, ReadChannel, WriteChannel};

@@ -82,8 +82,8 @@ impl FrameSender {
         self.write_pending()
     }
 
-    /// Encodes one message with `fill` and sends it; the shared path of every
-    /// sending transit.
+    /// Sends one message that `fill` encodes straight into the send buffer.
+    #[cfg(feature = "json")] // only the JSON transit uses it
     pub(crate) fn send_with(
         &mut self,
         fill: impl FnOnce(&mut Vec<u8>) -> Result<(), TransitError>,
@@ -222,6 +222,7 @@ impl FrameReceiver {
     }
 
     /// The frame completed by the last successful [`poll`](Self::poll).
+    #[cfg(feature = "json")] // only the JSON transit uses it
     pub(crate) fn payload(&self) -> &[u8] {
         self.decoder.payload()
     }

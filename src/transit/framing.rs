@@ -28,7 +28,6 @@ const KEEP_CAPACITY: usize = 1024 * 1024;
 
 /// The writing half: encodes frames into one reused buffer and hands the buffer to
 /// the writer, remembering how much of it went out.
-#[derive(Debug)]
 pub(crate) struct FrameEncoder {
     max: usize,
     /// Encoded frames; `buf[sent..]` is not yet written.
@@ -126,7 +125,6 @@ enum Stage {
 /// It reads ahead into its own buffer (so many small frames cost one read), checks
 /// a declared length against the limit before allocating anything, and grows the
 /// payload buffer only as bytes arrive.
-#[derive(Debug)]
 pub(crate) struct FrameDecoder {
     max: usize,
     stage: Stage,
@@ -242,6 +240,7 @@ impl FrameDecoder {
     }
 
     /// The frame completed by the last successful [`decode`](Self::decode).
+    #[cfg(feature = "json")] // only the JSON transit uses it
     pub(crate) fn payload(&self) -> &[u8] {
         &self.payload
     }
@@ -274,4 +273,222 @@ fn read_some<R: Read>(reader: &mut R, buf: &mut [u8]) -> Result<usize, TransitEr
 
 fn truncated(part: &'static str, received: usize, expected: usize) -> TransitError {
     TransitError::Truncated { part, received, expected }
+}
+
+impl std::fmt::Debug for FrameEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameEncoder").field("max", &self.max).field("pending", &self.pending()).finish()
+    }
+}
+
+impl std::fmt::Debug for FrameDecoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameDecoder")
+            .field("max", &self.max)
+            .field("stage", &self.stage)
+            .field("read_ahead", &self.read_ahead())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A reader handing out `data` in chunks of the scripted sizes; a size of 0
+    /// stands for a `TimedOut` error (a deadline passing between bytes).
+    struct Scripted {
+        data: Vec<u8>,
+        at: usize,
+        steps: Vec<usize>,
+        step: usize,
+    }
+
+    impl Scripted {
+        fn new(data: Vec<u8>, steps: Vec<usize>) -> Scripted {
+            Scripted { data, at: 0, steps, step: 0 }
+        }
+    }
+
+    impl Read for Scripted {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let size = if self.steps.is_empty() { usize::MAX } else { self.steps[self.step % self.steps.len()] };
+            self.step += 1;
+            if size == 0 {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            let n = size.min(buf.len()).min(self.data.len() - self.at);
+            buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    /// A writer accepting the scripted numbers of bytes per call; 0 is a timeout.
+    struct Choking {
+        out: Vec<u8>,
+        steps: Vec<usize>,
+        step: usize,
+    }
+
+    impl Write for Choking {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let size = self.steps[self.step % self.steps.len()];
+            self.step += 1;
+            if size == 0 {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            let n = size.min(buf.len());
+            self.out.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Frames of the given lengths filled with a counting pattern from each seed
+    /// (cheaper to generate than random bytes, and still position-sensitive).
+    fn patterned(specs: &[(usize, u8)]) -> Vec<Vec<u8>> {
+        specs.iter().map(|&(len, seed)| (0..len).map(|i| seed.wrapping_add(i as u8)).collect()).collect()
+    }
+
+    fn encode_all(frames: &[Vec<u8>]) -> Vec<u8> {
+        let mut encoder = FrameEncoder::new(WIRE_MAX);
+        let mut out = Vec::new();
+        for frame in frames {
+            encoder.encode_bytes(frame).unwrap();
+            encoder.write_pending(&mut out).unwrap();
+        }
+        out
+    }
+
+    /// Decodes everything, retrying after every timeout; returns the frames and
+    /// the error that ended the stream, if any.
+    fn decode_all(decoder: &mut FrameDecoder, reader: &mut impl Read) -> (Vec<Vec<u8>>, Option<TransitError>) {
+        let mut frames = Vec::new();
+        loop {
+            match decoder.decode(reader) {
+                Ok(true) => frames.push(decoder.take_payload()),
+                Ok(false) => return (frames, None),
+                Err(TransitError::Timeout) => continue,
+                Err(error) => return (frames, Some(error)),
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn frames_survive_any_chunking_and_timeouts(
+            frames in prop::collection::vec((prop_oneof![0usize..64, 0usize..20_000], any::<u8>()), 0..10),
+            steps in prop::collection::vec(prop_oneof![0usize..16, 0usize..30_000], 1..8),
+        ) {
+            // At least one step must make progress.
+            let mut steps = steps;
+            steps.push(100);
+            let frames = patterned(&frames);
+            let mut reader = Scripted::new(encode_all(&frames), steps);
+            let mut decoder = FrameDecoder::new(WIRE_MAX);
+            let (got, error) = decode_all(&mut decoder, &mut reader);
+            prop_assert!(error.is_none(), "unexpected error {error:?}");
+            prop_assert_eq!(got, frames);
+        }
+
+        #[test]
+        fn a_choking_writer_loses_nothing(
+            frames in prop::collection::vec((0usize..5_000, any::<u8>()), 1..12),
+            steps in prop::collection::vec(0usize..3_000, 1..8),
+        ) {
+            let mut steps = steps;
+            steps.push(7);
+            let frames = patterned(&frames);
+            let mut writer = Choking { out: Vec::new(), steps, step: 0 };
+            let mut encoder = FrameEncoder::new(WIRE_MAX);
+            for frame in &frames {
+                encoder.encode_bytes(frame).unwrap();
+                // A timeout leaves the rest pending; the next frame queues behind it.
+                let _ = encoder.write_pending(&mut writer);
+            }
+            while encoder.write_pending(&mut writer).is_err() {}
+            prop_assert_eq!(encoder.pending(), 0);
+            prop_assert_eq!(writer.out, encode_all(&frames));
+        }
+    }
+
+    #[test]
+    fn oversized_frame_is_rejected_before_allocating_then_skipped() {
+        let mut data = encode_all(&[vec![1; 100], vec![2; 10]]);
+        data.extend(encode_all(&[vec![3; 5]]));
+        let mut decoder = FrameDecoder::new(50);
+        let mut reader = Scripted::new(data, vec![]);
+        match decoder.decode(&mut reader) {
+            Err(TransitError::TooLarge { len: 100, max: 50 }) => {}
+            other => panic!("expected TooLarge, got {other:?}"),
+        }
+        assert_eq!(decoder.payload.capacity(), 0, "nothing allocated for the oversized frame");
+        let (got, error) = decode_all(&mut decoder, &mut reader);
+        assert!(error.is_none());
+        assert_eq!(got, [vec![2; 10], vec![3; 5]]);
+    }
+
+    #[test]
+    fn huge_declared_length_allocates_only_what_arrived() {
+        let mut data = (u32::MAX - 1).to_be_bytes().to_vec();
+        data.extend([7; 1000]);
+        let mut decoder = FrameDecoder::new(WIRE_MAX);
+        match decoder.decode(&mut Scripted::new(data, vec![])) {
+            Err(TransitError::Truncated { part: "payload", received: 1000, expected }) => {
+                assert_eq!(expected, (u32::MAX - 1) as usize)
+            }
+            other => panic!("expected Truncated, got {other:?}"),
+        }
+        assert!(decoder.payload.capacity() <= INITIAL_PAYLOAD);
+    }
+
+    #[test]
+    fn end_of_stream_is_clean_only_at_a_boundary() {
+        let whole = encode_all(&[b"abc".to_vec()]);
+        for cut in 0..whole.len() {
+            let mut decoder = FrameDecoder::new(WIRE_MAX);
+            let result = decoder.decode(&mut Scripted::new(whole[..cut].to_vec(), vec![]));
+            let expected = if cut < HEADER_LEN { ("length prefix", cut, 4) } else { ("payload", cut - 4, 3) };
+            match result {
+                Ok(false) if cut == 0 => {}
+                Err(TransitError::Truncated { part, received, expected: due }) => {
+                    assert_eq!((part, received, due), expected)
+                }
+                other => panic!("cut at {cut}: {other:?}"),
+            }
+            // The error repeats: a truncated stream never turns into a clean end.
+            if cut > 0 {
+                let again = decoder.decode(&mut Scripted::new(Vec::new(), vec![]));
+                assert!(matches!(again, Err(TransitError::Truncated { .. })), "{again:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn encoder_refuses_oversized_and_failed_payloads_without_trace() {
+        let mut encoder = FrameEncoder::new(4);
+        assert!(matches!(encoder.encode_bytes(&[0; 5]), Err(TransitError::SendTooLarge { len: 5, max: 4 })));
+        let failed = encoder.encode(|buf| {
+            buf.extend_from_slice(b"partial");
+            Err(TransitError::Timeout)
+        });
+        assert!(failed.is_err());
+        let grown = encoder.encode(|buf| {
+            buf.extend_from_slice(b"12345");
+            Ok(())
+        });
+        assert!(matches!(grown, Err(TransitError::SendTooLarge { len: 5, max: 4 })));
+        assert_eq!(encoder.pending(), 0);
+        encoder.encode_bytes(b"ok").unwrap();
+        let mut out = Vec::new();
+        encoder.write_pending(&mut out).unwrap();
+        assert_eq!(out, [0, 0, 0, 2, b'o', b'k']);
+    }
 }
