@@ -32,6 +32,17 @@ fn protocol(reason: impl Into<String>) -> Error {
     violation(ErrorCode::PROTOCOL_ERROR, reason)
 }
 
+/// The RECONNECT body of section 6: both ids non-zero, `max_frame_size` at least
+/// 16,384, and room for `count` entries of 21 bytes.
+fn reconnect_well_formed(body: &[u8]) -> bool {
+    let field =
+        |at: usize, len: usize| body.get(at..at + len).map(|b| b.iter().fold(0u64, |v, &x| v << 8 | u64::from(x)));
+    let (Some(own), Some(peer), Some(max), Some(count)) = (field(0, 8), field(8, 8), field(16, 4), field(20, 4)) else {
+        return false;
+    };
+    own != 0 && peer != 0 && max >= u64::from(MIN_MAX_FRAME_SIZE) && body.len() as u64 >= 24 + count * 21
+}
+
 impl FrameSink for Inbound<'_> {
     type Error = Error;
 
@@ -121,8 +132,13 @@ impl Inbound<'_> {
         if s.phase == Phase::Handshaking {
             return match control {
                 Control::Handshake { session_id, max_frame_size } => self.handshake(session_id, max_frame_size),
-                Control::Reconnect(_) => {
-                    // Resumption is not enabled on this side: there is no session to resume.
+                Control::Reconnect(body) => {
+                    // A malformed RECONNECT, or one with a zero id, is PROTOCOL_ERROR
+                    // (sections 5 and 6); a well-formed one finds no session to resume,
+                    // since resumption is not enabled on this side.
+                    if !reconnect_well_formed(body) {
+                        return Err(protocol("malformed RECONNECT or zero session id"));
+                    }
                     Err(violation(ErrorCode::SESSION_MISMATCH, "RECONNECT but no session to resume"))
                 }
                 other => Err(protocol(format!("{other:?} before the peer's HANDSHAKE"))),
