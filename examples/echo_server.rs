@@ -63,6 +63,9 @@ fn serve_connection(stream: TcpStream) -> netconduit::Result<()> {
     for worker in workers {
         let _ = worker.join();
     }
+    // No more channels can come (GOAWAY or the session ended): let the last echoes
+    // and FINs reach the peer before the transport closes.
+    mux.close();
     Err(mux.error().unwrap_or(netconduit::Error::Closed))
 }
 

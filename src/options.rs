@@ -65,6 +65,21 @@ pub struct MultiplexerOptions {
     /// Most incoming channels waiting for `accept`; further INITs are refused with
     /// REFUSED (default 1024).
     pub max_pending_accepts: usize,
+    /// Time between heartbeat PINGs (default 30 s); `None` turns the heartbeat off
+    /// (the peer's PINGs are still answered).
+    pub ping_interval: Option<Duration>,
+    /// How long each PING waits for its PONG (default 10 s).
+    pub ping_timeout: Duration,
+    /// Unanswered PINGs in a row after which the connection is declared dead
+    /// (default 3). A dead link is detected within
+    /// `ping_interval + max_missed_pings × ping_timeout`.
+    pub max_missed_pings: u32,
+    /// How long channels may take to finish after GOAWAY before they fail with a
+    /// timeout and the transport is closed (default 30 s).
+    pub goaway_timeout: Duration,
+    /// How long a closing session lets the transport flush its last frames and
+    /// waits for the peer's end of stream before shutting it down (default 5 s).
+    pub linger_timeout: Duration,
 }
 
 impl Default for MultiplexerOptions {
@@ -79,6 +94,11 @@ impl Default for MultiplexerOptions {
             handshake_timeout: Duration::from_secs(10),
             max_incoming_channels: 4096,
             max_pending_accepts: 1024,
+            ping_interval: Some(Duration::from_secs(30)),
+            ping_timeout: Duration::from_secs(10),
+            max_missed_pings: 3,
+            goaway_timeout: Duration::from_secs(30),
+            linger_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -104,6 +124,10 @@ impl MultiplexerOptions {
         }
         if self.max_incoming_channels == 0 || self.max_pending_accepts == 0 {
             return fail("channel limits must be positive");
+        }
+        if self.ping_interval.is_some_and(|i| i.is_zero()) || self.ping_timeout.is_zero() || self.max_missed_pings == 0
+        {
+            return fail("ping_interval, ping_timeout and max_missed_pings must be positive");
         }
         Ok(())
     }

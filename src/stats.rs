@@ -1,5 +1,6 @@
 //! Statistics snapshots for channels and multiplexers.
 
+pub use crate::proto::heartbeat::RttStats;
 use std::time::Duration;
 
 /// Counters of one channel, as seen from this side.
@@ -37,4 +38,6 @@ pub struct MultiplexerStats {
     pub total_closed: u64,
     /// Time since the multiplexer was created.
     pub uptime: Duration,
+    /// Round-trip times and missed pings, from the heartbeat and `ping()`.
+    pub rtt: RttStats,
 }

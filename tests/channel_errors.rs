@@ -271,6 +271,10 @@ fn data_beyond_credits_after_a_grant() {
 #[test]
 fn refused_after_sending_goaway() {
     run(Default::default(), |mux, peer| {
+        // A second open channel keeps the session up after "before" finishes: once
+        // every channel finished after GOAWAY, the session ends (section 5).
+        peer.send_init(2, 128, "keep");
+        peer.expect(2, FrameType::Ack);
         peer.send_init(3, 128, "before");
         peer.expect(3, FrameType::Ack);
         mux.go_away(ErrorCode::NO_ERROR);
@@ -290,7 +294,7 @@ fn refused_after_sending_goaway() {
         assert_eq!(text, "still");
         // And this side opens nothing new.
         assert!(matches!(mux.open_channel(ChannelOptions::new("x")), Err(Error::GoingAway { .. })));
-        let accept = mux.accept_timeout(TIMEOUT).unwrap_err();
+        let accept = mux.accept_channel_timeout("another", TIMEOUT).unwrap_err();
         assert!(matches!(accept, Error::GoingAway { .. }), "{accept:?}");
     });
 }
@@ -298,9 +302,12 @@ fn refused_after_sending_goaway() {
 #[test]
 fn refused_after_receiving_goaway() {
     run(Default::default(), |mux, peer| {
+        // An open channel keeps the session up: with none, GOAWAY ends it at once.
+        peer.send_init(1, 128, "keep");
+        peer.expect(1, FrameType::Ack);
         peer.send_control(Control::GoAway { code: ErrorCode::NO_ERROR, last_channel_index: 0 });
-        peer.send_init(1, 128, "after");
-        peer.expect_err(1, ErrorCode::REFUSED);
+        peer.send_init(2, 128, "after");
+        peer.expect_err(2, ErrorCode::REFUSED);
         assert!(matches!(mux.open_channel(ChannelOptions::new("x")), Err(Error::GoingAway { .. })));
     });
 }

@@ -17,7 +17,7 @@ const ROUNDS: usize = 200;
 /// Close, then open the same id at once, while the old channel's DATA and FIN may
 /// still be queued behind the new INIT.
 #[test]
-#[ignore = "bug: INIT (urgent queue) can overtake the queued FIN of the previous channel with the same id; the peer answers CHANNEL_EXISTS"]
+
 fn reopen_same_id_right_after_close() {
     bounded(Duration::from_secs(120), || {
         let (a, b) = memory_pair();
@@ -43,7 +43,7 @@ fn reopen_same_id_right_after_close() {
 /// The same on the wire: the FIN of the old channel comes before the INIT of the
 /// new one with the same id.
 #[test]
-#[ignore = "bug: INIT (urgent queue) can overtake the queued FIN of the previous channel with the same id"]
+
 fn fin_of_old_channel_precedes_init_of_new_one() {
     bounded(Duration::from_secs(60), || {
         let (mux, mut peer) = raw_memory(MultiplexerOptions::default());
@@ -78,7 +78,7 @@ fn fin_of_old_channel_precedes_init_of_new_one() {
 
 /// After the peer cancelled a channel, its id can be opened again at once.
 #[test]
-#[ignore = "bug: INIT (urgent queue) can overtake the FIN queued on receipt of ERR CANCEL"]
+
 fn reopen_same_id_right_after_cancel() {
     bounded(Duration::from_secs(60), || {
         let (a, b) = memory_pair();

@@ -16,6 +16,7 @@ pub(crate) use self::shared::ShutdownFn;
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::options::{ChannelOptions, MultiplexerOptions, Priority};
+use crate::proto::heartbeat::HeartbeatConfig;
 use crate::proto::session::{Session, SessionConfig, Signal};
 use crate::proto::ErrorCode;
 use crate::stats::{ChannelStats, MultiplexerStats};
@@ -101,14 +102,24 @@ impl Multiplexer {
 
     /// Like [`new`](Self::new), with `shutdown` called once when the session ends:
     /// it must make pending and future `read`s and `write`s on the transport return
-    /// (for example by shutting a socket down).
+    /// (for example by shutting a socket down). Since it cannot half-close, a
+    /// graceful close then waits for the peer's end of stream at most
+    /// `linger_timeout`.
     pub fn with_shutdown<R, W, F>(reader: R, writer: W, shutdown: F, options: MultiplexerOptions) -> Result<Multiplexer>
     where
         R: Read + Send + 'static,
         W: Write + Send + 'static,
         F: FnOnce() + Send + 'static,
     {
-        Self::start(reader, writer, Some(Box::new(shutdown)), options)
+        let shutdown = Mutex::new(Some(shutdown));
+        let hook: ShutdownFn = Box::new(move |how| {
+            if how == std::net::Shutdown::Both {
+                if let Some(shutdown) = shutdown.lock().take() {
+                    shutdown();
+                }
+            }
+        });
+        Self::start(reader, writer, Some(hook), options)
     }
 
     fn start<R, W>(
@@ -132,6 +143,13 @@ impl Multiplexer {
             handshake_timeout: options.handshake_timeout,
             max_incoming_channels: options.max_incoming_channels,
             max_pending_accepts: options.max_pending_accepts,
+            heartbeat: HeartbeatConfig {
+                interval: options.ping_interval,
+                timeout: options.ping_timeout,
+                max_missed: options.max_missed_pings,
+            },
+            goaway_timeout: options.goaway_timeout,
+            linger: options.linger_timeout,
         };
         let shared = Arc::new(Shared::new(Session::new(config, Instant::now()), shutdown));
         let spawn = |name: &str, body: Box<dyn FnOnce() + Send>| {
@@ -167,7 +185,7 @@ impl Multiplexer {
             if session.is_ready() {
                 return Ok(());
             }
-            if self.shared().ready_cv.wait_until(&mut session, deadline).timed_out() {
+            if self.shared().state_cv.wait_until(&mut session, deadline).timed_out() {
                 return Err(Error::Timeout("handshake"));
             }
         }
@@ -197,13 +215,13 @@ impl Multiplexer {
             match session.poll_open(index) {
                 Poll::Ready(Ok(())) => break,
                 Poll::Ready(Err(error)) => {
-                    session.finish(index);
+                    session.finish(index, Instant::now());
                     shared.finish(session);
                     return Err(error);
                 }
                 Poll::Pending => {
                     if signal.wait_until(&mut session, deadline).timed_out() {
-                        session.finish(index);
+                        session.finish(index, Instant::now());
                         shared.finish(session);
                         return Err(Error::Timeout("open_channel"));
                     }
@@ -337,33 +355,73 @@ impl Multiplexer {
         self.shared().events.subscribe()
     }
 
-    /// Sends GOAWAY with `code`: neither side opens new channels from now on, open
-    /// channels continue.
+    /// Sends a PING and waits for its PONG, at most `timeout`; returns the round
+    /// trip. Fails with [`Error::Timeout`] or the session's error.
+    pub fn ping(&self, timeout: Duration) -> Result<Duration> {
+        let shared = self.shared();
+        let deadline = Instant::now() + timeout;
+        let mut session = shared.lock();
+        let timestamp = session.send_ping(Instant::now())?;
+        shared.writer_cv.notify_one();
+        let result = loop {
+            if let Poll::Ready(result) = session.poll_ping(timestamp) {
+                break result;
+            }
+            if shared.state_cv.wait_until(&mut session, deadline).timed_out() {
+                break Err(Error::Timeout("ping"));
+            }
+        };
+        session.forget_ping(timestamp);
+        result
+    }
+
+    /// Sends GOAWAY with `code`: neither side opens new channels from now on
+    /// (opens fail with [`Error::GoingAway`], the peer's INITs are refused with
+    /// REFUSED), open channels in both directions continue until their FIN. Once
+    /// every channel finished the session ends and the transport is closed; channels
+    /// still open after `goaway_timeout` fail with [`Error::Timeout`].
     pub fn go_away(&self, code: ErrorCode) {
         let mut session = self.shared().lock();
-        session.go_away(code);
+        session.go_away(code, Instant::now());
         self.shared().finish(session);
     }
 
     /// Ends the session at once: queued bytes are dropped, every blocked call
     /// returns [`Error::Closed`], the transport is shut down and the threads are
-    /// joined.
+    /// joined. Dropping the last handle does the same.
     pub fn abort(&self) {
         self.inner.abort();
         self.inner.join();
     }
 
-    /// Closes the session: sends GOAWAY, lets the writer flush what was queued, then
-    /// ends the session and joins the threads.
+    /// Closes the session gracefully and waits for it: sends GOAWAY (no new
+    /// channels), waits until every channel in both directions finished — so every
+    /// byte a `write` accepted reaches the peer — or `goaway_timeout` passed (then
+    /// the remaining channels fail with [`Error::Timeout`]), writes the last frames,
+    /// half-closes the transport, waits (at most `linger_timeout`) for the peer's end
+    /// of stream, and joins the threads.
+    ///
+    /// Channels this side opened must be closed (or dropped) by their owners for
+    /// the session to finish before the timeout. Do not call `close` from an event
+    /// callback (it waits for the threads, one of which runs the callback).
     pub fn close(&self) {
-        self.abort();
+        let shared = self.shared();
+        let mut session = shared.lock();
+        session.close(Instant::now());
+        shared.finish(session);
+        let mut session = shared.lock();
+        while !session.is_closed() {
+            shared.state_cv.wait(&mut session);
+        }
+        drop(session);
+        self.inner.join();
     }
 }
 
 impl Inner {
     fn abort(&self) {
         let mut session = self.shared.lock();
-        session.abort(Error::Closed);
+        session.abort(Error::Closed, Instant::now());
         self.shared.finish(session);
     }
 

@@ -84,7 +84,7 @@ impl ReadChannel {
     fn release(&mut self) {
         if !std::mem::replace(&mut self.released, true) {
             let mut session = self.shared.lock();
-            session.cancel(self.index);
+            session.cancel(self.index, Instant::now());
             self.shared.finish(session);
         }
     }

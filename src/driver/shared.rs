@@ -1,17 +1,29 @@
 //! State shared by the multiplexer handle, its channels and its threads: the
-//! session behind one mutex, the condvars global waiters sleep on, and the event hub.
+//! session behind one mutex, the condvars global waiters sleep on, the event hub
+//! and the transport's shutdown hook.
 //!
 //! Every operation follows one pattern: lock, call into the session, then
 //! [`Shared::finish`], which wakes whoever the operation concerns, queues the
-//! events the session raised (in order, under the lock) and dispatches them after
-//! the lock is released, so callbacks may call back into the multiplexer.
+//! events the session raised (in order, under the lock), releases the lock, and
+//! only then dispatches events and shuts the transport down if the session asked
+//! for it — so callbacks may call back into the multiplexer and no lock is held
+//! across IO.
 
 use super::events::EventHub;
 use crate::proto::session::Session;
 use parking_lot::{Condvar, Mutex, MutexGuard};
+use std::net::Shutdown;
 
-/// Interrupts the transport so blocked reads and writes return.
-pub(crate) type ShutdownFn = Box<dyn FnOnce() + Send>;
+/// Shuts the transport down in one or both directions, making blocked reads and
+/// writes return. Called at most once per direction.
+pub(crate) type ShutdownFn = Box<dyn Fn(Shutdown) + Send + Sync>;
+
+#[derive(Default)]
+struct Closer {
+    hook: Option<ShutdownFn>,
+    write_shut: bool,
+    both_shut: bool,
+}
 
 pub(crate) struct Shared {
     pub session: Mutex<Session>,
@@ -21,22 +33,22 @@ pub(crate) struct Shared {
     pub timer_cv: Condvar,
     /// `accept` callers wait here.
     pub accept_cv: Condvar,
-    /// `wait_ready` callers wait here.
-    pub ready_cv: Condvar,
+    /// `wait_ready`, `ping` and `close` callers wait here for session state changes.
+    pub state_cv: Condvar,
     pub events: EventHub,
-    shutdown: Mutex<Option<ShutdownFn>>,
+    closer: Mutex<Closer>,
 }
 
 impl Shared {
-    pub fn new(session: Session, shutdown: Option<ShutdownFn>) -> Shared {
+    pub fn new(session: Session, hook: Option<ShutdownFn>) -> Shared {
         Shared {
             session: Mutex::new(session),
             writer_cv: Condvar::new(),
             timer_cv: Condvar::new(),
             accept_cv: Condvar::new(),
-            ready_cv: Condvar::new(),
+            state_cv: Condvar::new(),
             events: EventHub::default(),
-            shutdown: Mutex::new(shutdown),
+            closer: Mutex::new(Closer { hook, ..Closer::default() }),
         }
     }
 
@@ -45,39 +57,56 @@ impl Shared {
     }
 
     /// Ends an operation on the session: wakes the threads it concerns, releases the
-    /// lock and dispatches events.
+    /// lock, shuts the transport down if asked to, and dispatches events.
     pub fn finish(&self, mut session: MutexGuard<'_, Session>) {
         let wakeups = session.take_wakeups();
-        let closed = session.is_closed();
-        if session.wants_transmit() || closed {
+        if session.wants_transmit() || session.is_closed() {
             self.writer_cv.notify_one();
         }
+        let shutdown = session.take_shutdown_request();
         let queued = session.has_events() && self.events.enqueue(session.take_events());
         drop(session);
         if wakeups.accept {
             self.accept_cv.notify_all();
         }
-        if wakeups.ready {
-            self.ready_cv.notify_all();
+        if wakeups.state {
+            self.state_cv.notify_all();
         }
         if wakeups.timer {
             self.timer_cv.notify_one();
+        }
+        if shutdown {
+            self.shutdown_transport(Shutdown::Both);
         }
         if queued {
             self.events.dispatch();
         }
     }
 
-    /// Interrupts the transport, once.
-    pub fn shutdown_transport(&self) {
-        if let Some(shutdown) = self.shutdown.lock().take() {
-            shutdown();
+    /// Shuts the transport down (`Write`: half-close; `Both`: for good). Must be
+    /// called without the session lock held.
+    pub fn shutdown_transport(&self, how: Shutdown) {
+        {
+            let mut closer = self.closer.lock();
+            if closer.both_shut || (how == Shutdown::Write && closer.write_shut) {
+                return;
+            }
+            if let Some(hook) = &closer.hook {
+                hook(how);
+            }
+            closer.write_shut = true;
+            closer.both_shut = how == Shutdown::Both;
+        }
+        if how == Shutdown::Both {
+            let mut session = self.lock();
+            session.handle_transport_shut();
+            self.finish(session);
         }
     }
 
-    /// True when a shutdown hook exists (or already ran), so the reader thread can
-    /// be interrupted and joined.
+    /// True when a shutdown hook exists, so the reader thread can be interrupted
+    /// and joined.
     pub fn can_interrupt_reader(&self) -> bool {
-        self.shutdown.lock().is_some()
+        self.closer.lock().hook.is_some()
     }
 }

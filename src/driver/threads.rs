@@ -2,69 +2,84 @@
 //! around one blocking call; none holds the session lock across IO.
 
 use super::shared::Shared;
-use crate::proto::session::Session;
+use crate::proto::session::{CloseKind, Session};
 use parking_lot::MutexGuard;
 use std::io::{self, IoSlice, Read, Write};
+use std::net::Shutdown;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Reads the transport and feeds the session until either ends.
+/// Reads the transport and feeds the session. After the session ended it keeps
+/// reading (and discarding) until the peer's end of stream, unless it was aborted.
 pub(crate) fn run_reader<R: Read>(shared: Arc<Shared>, mut reader: R, buffer_size: usize) {
     let mut buffer = vec![0u8; buffer_size];
     loop {
         let read = reader.read(&mut buffer);
         let mut session = shared.lock();
-        let done = match read {
+        let now = Instant::now();
+        let ended = match read {
             Ok(0) => {
-                session.handle_transport_closed(None);
+                session.handle_transport_closed(None, now);
                 true
             }
             Ok(n) => {
-                session.handle_input(&buffer[..n], Instant::now());
-                session.is_closed()
+                session.handle_input(&buffer[..n], now);
+                false
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => false,
             Err(e) => {
-                session.handle_transport_closed(Some(e));
+                session.handle_transport_closed(Some(e), now);
                 true
             }
         };
+        // Unless the session was aborted, reading goes on after its end until the
+        // peer's end of stream (bounded by the linger timer): closing a socket with
+        // unread bytes would reset the connection and could destroy the last frames
+        // (an ERROR, the final FINs) before the peer reads them.
+        let stop = session.close_kind() == Some(CloseKind::Abort);
         shared.finish(session);
-        if done {
+        if ended {
+            shared.shutdown_transport(Shutdown::Both);
+        }
+        if ended || stop {
             return;
         }
     }
 }
 
 /// Moves frames from the session to the transport, batching what is ready into one
-/// vectored write, until the session ends; then closes the transport.
+/// vectored write, until the session ends and its last frames are written; then
+/// half-closes the transport (the reader drains it) or, after an abort, shuts it
+/// down.
 pub(crate) fn run_writer<W: Write>(shared: Arc<Shared>, mut writer: W) {
     let mut batch: Vec<Vec<u8>> = Vec::new();
+    let mut failed = false;
     loop {
         let mut session = shared.lock();
         session.recycle(&mut batch);
         if !wait_for_frames(&shared, &mut session) {
-            drop(session);
             break;
         }
-        session.poll_transmit(&mut batch);
+        session.poll_transmit(&mut batch, Instant::now());
         let more = session.wants_transmit();
         shared.finish(session);
         let result = write_all_vectored(&mut writer, &batch).and_then(|()| if more { Ok(()) } else { writer.flush() });
         if let Err(error) = result {
             let mut session = shared.lock();
-            session.handle_transport_closed(Some(error));
+            session.handle_transport_closed(Some(error), Instant::now());
             shared.finish(session);
+            failed = true;
             break;
         }
     }
+    let lingering = !failed && shared.lock().close_kind() != Some(CloseKind::Abort);
     let _ = writer.flush();
     drop(writer);
-    shared.shutdown_transport();
+    shared.shutdown_transport(if lingering { Shutdown::Write } else { Shutdown::Both });
 }
 
 /// Waits until frames are ready; false when the session is over and everything it
-/// wanted sent was written.
+/// wanted sent was handed out.
 fn wait_for_frames(shared: &Shared, session: &mut MutexGuard<'_, Session>) -> bool {
     loop {
         if session.wants_transmit() {
@@ -92,16 +107,16 @@ fn write_all_vectored<W: Write>(writer: &mut W, buffers: &[Vec<u8>]) -> io::Resu
     Ok(())
 }
 
-/// Sleeps until the session's next deadline and hands it the time, until the
-/// session ends. It never wakes when nothing is due: with no deadline armed it
-/// waits for a notification only.
+/// Sleeps until the session's next deadline and hands it the time. It never wakes
+/// when nothing is due: with no deadline armed it waits for a notification only.
+/// It ends once the session ended and no deadline (a closing transport's linger)
+/// is left.
 pub(crate) fn run_timer(shared: Arc<Shared>) {
     let mut session = shared.lock();
     loop {
-        if session.is_closed() {
-            return;
-        }
         match session.next_deadline() {
+            None if session.is_closed() => return,
+            None => shared.timer_cv.wait(&mut session),
             Some(at) if at <= Instant::now() => {
                 session.handle_timeout(Instant::now());
                 shared.finish(session);
@@ -110,7 +125,6 @@ pub(crate) fn run_timer(shared: Arc<Shared>) {
             Some(at) => {
                 shared.timer_cv.wait_until(&mut session, at);
             }
-            None => shared.timer_cv.wait(&mut session),
         }
     }
 }

@@ -99,7 +99,7 @@ impl WriteChannel {
     fn finish(&mut self) {
         if !std::mem::replace(&mut self.finished, true) {
             let mut session = self.shared.lock();
-            session.finish(self.index);
+            session.finish(self.index, Instant::now());
             self.shared.finish(session);
         }
     }

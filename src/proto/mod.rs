@@ -8,6 +8,7 @@ pub mod credit;
 pub mod decoder;
 pub mod error_code;
 pub mod frame;
+pub mod heartbeat;
 pub mod pool;
 pub mod recv_buffer;
 pub mod scheduler;

@@ -17,9 +17,11 @@ pub enum Timer {
     PingTimeout,
     /// GOAWAY grace period ends.
     GoAway,
+    /// A closing session's transport gets no more time to flush or drain.
+    Linger,
 }
 
-const ALL: [Timer; 4] = [Timer::Handshake, Timer::Ping, Timer::PingTimeout, Timer::GoAway];
+const ALL: [Timer; 5] = [Timer::Handshake, Timer::Ping, Timer::PingTimeout, Timer::GoAway, Timer::Linger];
 
 /// A deadline per [`Timer`].
 #[derive(Debug, Default, Clone)]

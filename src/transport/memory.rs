@@ -72,8 +72,20 @@ impl ShutdownHandle {
     /// Closes both directions: blocked reads return end of stream (or the bytes
     /// still buffered first), blocked and later writes fail with `BrokenPipe`.
     pub fn shutdown(&self) {
-        self.outgoing.close(true, false);
-        self.incoming.close(false, true);
+        self.shutdown_direction(std::net::Shutdown::Both);
+    }
+
+    /// Closes one or both directions, like `TcpStream::shutdown`: `Write` makes the
+    /// far end's reads return end of stream after the buffered bytes; `Read` makes
+    /// the far end's writes fail and this end's reads return end of stream.
+    pub fn shutdown_direction(&self, how: std::net::Shutdown) {
+        use std::net::Shutdown;
+        if matches!(how, Shutdown::Write | Shutdown::Both) {
+            self.outgoing.close(true, false);
+        }
+        if matches!(how, Shutdown::Read | Shutdown::Both) {
+            self.incoming.close(false, true);
+        }
     }
 }
 

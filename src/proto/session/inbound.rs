@@ -2,7 +2,7 @@
 //! A `Result::Err` from here is a session error: the session sends ERROR and ends.
 
 use super::channel::{InState, OutState};
-use super::{DataTarget, Phase, Session};
+use super::{CloseKind, DataTarget, Phase, Session};
 use crate::error::Error;
 use crate::event::Direction;
 use crate::proto::control::Control;
@@ -48,7 +48,7 @@ impl FrameSink for Inbound<'_> {
 
     fn frame(&mut self, header: FrameHeader, payload: &[u8]) -> Result<(), Error> {
         let s = &mut *self.session;
-        if s.phase == Phase::Closed {
+        if s.is_closed() {
             return Ok(());
         }
         if header.index == frame::CONTROL_INDEX {
@@ -77,7 +77,7 @@ impl FrameSink for Inbound<'_> {
 
     fn data(&mut self, header: FrameHeader, offset: u32, bytes: &[u8]) -> Result<(), Error> {
         match self.session.phase {
-            Phase::Closed => return Ok(()),
+            Phase::Closed(_) => return Ok(()),
             Phase::Handshaking => return Err(protocol("DATA frame before the peer's HANDSHAKE")),
             Phase::Open => {}
         }
@@ -146,17 +146,25 @@ impl Inbound<'_> {
         }
         match control {
             Control::Ping(timestamp) => Control::Pong(timestamp).encode(&mut s.urgent),
-            Control::Pong(_) => {}
+            Control::Pong(timestamp) => {
+                if let Some(rtt) = s.heartbeat.on_pong(timestamp, self.now, &mut s.timers) {
+                    if let Some(slot) = s.user_pings.get_mut(&timestamp) {
+                        *slot = Some(rtt);
+                        s.wakeups.state = true;
+                    }
+                }
+            }
             Control::Handshake { .. } => return Err(protocol("second HANDSHAKE")),
             Control::Reconnect(_) => return Err(protocol("RECONNECT after the handshake")),
             Control::CreditGrant { index, credits } => return self.grant(index, credits, None),
             Control::Error { code, message } => {
                 let message = frame::message_text(message);
-                s.fail(Error::SessionError { code, message }, None);
+                s.fail(Error::SessionError { code, message }, None, CloseKind::Abort, self.now);
             }
             Control::GoAway { code, .. } => {
                 if s.goaway_received.is_none() {
                     s.goaway_received = Some(code);
+                    s.start_goaway_timer(self.now);
                     s.wakeups.accept = true;
                 }
             }
@@ -178,7 +186,8 @@ impl Inbound<'_> {
         s.peer_max_frame = max;
         s.phase = Phase::Open;
         s.timers.clear(Timer::Handshake);
-        s.wakeups.ready = true;
+        s.heartbeat.start(self.now, &mut s.timers);
+        s.wakeups.state = true;
         s.wakeups.timer = true;
         Ok(())
     }
@@ -271,17 +280,20 @@ impl Inbound<'_> {
             // An answer to INIT: the peer never opened the channel, so no FIN.
             OutState::Opening => (Error::Refused { code, message }, false),
             // The peer forgot the channel (UNKNOWN_CHANNEL) or expects our FIN.
-            OutState::Open => {
-                let send_fin = code != ErrorCode::UNKNOWN_CHANNEL && !channel.fin_queued;
-                (Error::ChannelReset { code, message }, send_fin)
-            }
+            OutState::Open => (Error::ChannelReset { code, message }, code != ErrorCode::UNKNOWN_CHANNEL),
         };
         channel.state = OutState::Failed(error);
+        // Unsent bytes are dropped; a FIN already queued is queued again below.
         channel.queue.clear(&mut s.pool);
+        channel.fin_queued = false;
         channel.signal.notify_all();
-        s.outgoing_ids.remove(&channel.id);
+        if s.outgoing_ids.get(&channel.id) == Some(&index) {
+            s.outgoing_ids.remove(&channel.id);
+        }
         if send_fin {
             s.queue_fin(index);
+        } else {
+            s.fin_released(index);
         }
         // A scheduler entry left without segments is dropped by `poll_transmit`.
         s.retire_outgoing(index);

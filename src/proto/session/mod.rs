@@ -19,6 +19,7 @@ use super::credit::RecvWindow;
 use super::decoder::Decoder;
 use super::error_code::ErrorCode;
 use super::frame::{self, MAX_CHANNEL_INDEX, MIN_MAX_FRAME_SIZE};
+use super::heartbeat::{Beat, Heartbeat, HeartbeatConfig, RttStats};
 use super::pool::BufferPool;
 use super::scheduler::Scheduler;
 use super::timer::{Timer, Timers};
@@ -55,6 +56,12 @@ pub struct SessionConfig {
     pub max_incoming_channels: usize,
     /// Limit of channels waiting for `accept`.
     pub max_pending_accepts: usize,
+    /// Liveness checking.
+    pub heartbeat: HeartbeatConfig,
+    /// How long channels may take to finish after GOAWAY.
+    pub goaway_timeout: Duration,
+    /// How long a closing transport may take to flush and drain before it is shut.
+    pub linger: Duration,
 }
 
 /// Which of the driver's global waiters should be woken.
@@ -62,8 +69,8 @@ pub struct SessionConfig {
 pub struct Wakeups {
     /// A channel became acceptable, or accepting became impossible.
     pub accept: bool,
-    /// The handshake completed or failed.
-    pub ready: bool,
+    /// The session's state changed: handshake done, session over, a PONG arrived.
+    pub state: bool,
     /// A deadline changed.
     pub timer: bool,
 }
@@ -74,8 +81,20 @@ enum Phase {
     Handshaking,
     /// Up.
     Open,
-    /// Over; `Session::error` says why.
-    Closed,
+    /// Over; `Session::error` says why, `CloseKind` how the transport ends.
+    Closed(CloseKind),
+}
+
+/// How the transport of an ended session is to be closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseKind {
+    /// Shut it down at once (local abort, dead peer, transport failure).
+    Abort,
+    /// Write the queued ERROR, then shut it down (session error).
+    Flush,
+    /// Write everything queued, half-close, and keep reading until the peer's end
+    /// of stream, so nothing in flight is cut off (GOAWAY drained, close()).
+    Graceful,
 }
 
 /// Where the DATA frame being streamed in goes.
@@ -100,6 +119,11 @@ pub struct Session {
     outgoing: HashMap<u32, OutChannel>,
     outgoing_ids: HashMap<Arc<str>, u32>,
     next_index: u32,
+    /// Channels whose INIT is not written yet, in index order.
+    pending_inits: VecDeque<u32>,
+    /// Ids whose previous channel's FIN is queued but not yet handed out: an INIT
+    /// reusing the id must wait for it, or the peer would see the id still open.
+    finishing_ids: HashMap<Arc<str>, u32>,
 
     incoming: HashMap<u32, InChannel>,
     incoming_ids: HashMap<Arc<str>, u32>,
@@ -116,6 +140,14 @@ pub struct Session {
     timers: Timers,
     wakeups: Wakeups,
     events: Vec<Event>,
+
+    heartbeat: Heartbeat,
+    /// Outstanding `ping()` calls: timestamp → round trip once answered.
+    user_pings: HashMap<u64, Option<Duration>>,
+    /// `close()` was called here.
+    closing: bool,
+    /// The driver should shut the transport down in both directions now.
+    shutdown_requested: bool,
 
     bytes_sent: u64,
     bytes_received: u64,
@@ -140,6 +172,8 @@ impl Session {
             outgoing: HashMap::new(),
             outgoing_ids: HashMap::new(),
             next_index: 1,
+            pending_inits: VecDeque::new(),
+            finishing_ids: HashMap::new(),
             incoming: HashMap::new(),
             incoming_ids: HashMap::new(),
             last_peer_index: 0,
@@ -153,6 +187,10 @@ impl Session {
             timers,
             wakeups: Wakeups::default(),
             events: Vec::new(),
+            heartbeat: Heartbeat::new(config.heartbeat, now),
+            user_pings: HashMap::new(),
+            closing: false,
+            shutdown_requested: false,
             bytes_sent: 0,
             bytes_received: 0,
             total_opened: 0,
@@ -176,7 +214,27 @@ impl Session {
 
     /// True once the session ended.
     pub fn is_closed(&self) -> bool {
-        self.phase == Phase::Closed
+        matches!(self.phase, Phase::Closed(_))
+    }
+
+    /// How the transport is to be closed, once the session ended.
+    pub fn close_kind(&self) -> Option<CloseKind> {
+        match self.phase {
+            Phase::Closed(kind) => Some(kind),
+            _ => None,
+        }
+    }
+
+    /// True (once) when the driver must shut the transport down now.
+    pub fn take_shutdown_request(&mut self) -> bool {
+        std::mem::take(&mut self.shutdown_requested)
+    }
+
+    /// The driver shut the transport down in both directions: nothing is left to
+    /// linger for.
+    pub fn handle_transport_shut(&mut self) {
+        self.timers.clear(Timer::Linger);
+        self.wakeups.timer = true;
     }
 
     /// Why the session ended, once it did.
@@ -220,20 +278,68 @@ impl Session {
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some(timer) = self.timers.pop_expired(now) {
             match timer {
-                Timer::Handshake if self.phase == Phase::Handshaking => {
-                    self.fail(Error::Timeout("handshake"), Some((ErrorCode::TIMEOUT, "no HANDSHAKE received")));
+                Timer::Handshake => {
+                    let report = Some((ErrorCode::TIMEOUT, "no HANDSHAKE received"));
+                    self.fail(Error::Timeout("handshake"), report, CloseKind::Flush, now);
                 }
-                Timer::Handshake | Timer::Ping | Timer::PingTimeout | Timer::GoAway => {}
+                Timer::Ping => {
+                    let beat = self.heartbeat.on_ping_timer(now, &mut self.timers);
+                    self.beat(beat, now);
+                }
+                Timer::PingTimeout => {
+                    let beat = self.heartbeat.on_ping_timeout(now, &mut self.timers);
+                    self.beat(beat, now);
+                }
+                Timer::GoAway => self.fail(Error::Timeout("goaway"), None, CloseKind::Graceful, now),
+                Timer::Linger => self.shutdown_requested = true,
             }
         }
         self.wakeups.timer = true;
+    }
+
+    fn beat(&mut self, beat: Beat, now: Instant) {
+        match beat {
+            Beat::Idle => {}
+            Beat::Ping(timestamp) => Control::Ping(timestamp).encode(&mut self.urgent),
+            Beat::Dead(missed) => self.fail(Error::PeerUnresponsive { missed }, None, CloseKind::Abort, now),
+        }
+    }
+
+    /// Sends a PING for `ping()`; wait for its answer with [`poll_ping`](Self::poll_ping).
+    pub fn send_ping(&mut self, now: Instant) -> Result<u64> {
+        if let Some(error) = &self.error {
+            return Err(error.clone());
+        }
+        let timestamp = self.heartbeat.timestamp(now);
+        Control::Ping(timestamp).encode(&mut self.urgent);
+        self.user_pings.insert(timestamp, None);
+        Ok(timestamp)
+    }
+
+    /// The round trip of a `ping()` once its PONG arrived.
+    pub fn poll_ping(&self, timestamp: u64) -> Poll<Result<Duration>> {
+        match self.user_pings.get(&timestamp) {
+            Some(Some(rtt)) => Poll::Ready(Ok(*rtt)),
+            _ if self.error.is_some() => Poll::Ready(Err(self.error.clone().expect("checked"))),
+            _ => Poll::Pending,
+        }
+    }
+
+    /// Forgets a `ping()` that completed or gave up.
+    pub fn forget_ping(&mut self, timestamp: u64) {
+        self.user_pings.remove(&timestamp);
+    }
+
+    /// Round-trip statistics.
+    pub fn rtt_stats(&self) -> RttStats {
+        self.heartbeat.stats()
     }
 
     // ----- transport -----------------------------------------------------------
 
     /// Handles bytes read from the transport, in any split.
     pub fn handle_input(&mut self, input: &[u8], now: Instant) {
-        if self.phase == Phase::Closed {
+        if self.is_closed() {
             return;
         }
         self.bytes_received += input.len() as u64;
@@ -242,18 +348,19 @@ impl Session {
         let result = decoder.feed(input, &mut sink);
         self.decoder = decoder;
         if let Err(violation) = result {
-            self.fail_violation(violation);
+            self.fail_violation(violation, now);
         }
+        self.check_drained(now);
     }
 
     /// The transport ended (`None`: clean end of stream) or failed.
-    pub fn handle_transport_closed(&mut self, error: Option<std::io::Error>) {
-        if self.phase == Phase::Closed {
+    pub fn handle_transport_closed(&mut self, error: Option<std::io::Error>, now: Instant) {
+        if self.is_closed() {
             return;
         }
         let error =
             error.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "transport closed by peer"));
-        self.fail(Error::from_transport(error), None);
+        self.fail(Error::from_transport(error), None, CloseKind::Abort, now);
     }
 
     /// True when frames wait for the writer.
@@ -264,14 +371,14 @@ impl Session {
     /// True when the writer should close the transport: the session ended and its
     /// last frames (an ERROR) were handed out.
     pub fn should_close_transport(&self) -> bool {
-        self.phase == Phase::Closed && self.urgent.is_empty()
+        self.is_closed() && !self.wants_transmit()
     }
 
     /// Moves frames for the wire into `batch`, about `write_batch_size` bytes at most:
     /// control frames (ACK, ERR, INIT, control channel) first, then one segment per
     /// scheduling turn, highest priority first, round-robin among equals. Returns the
     /// bytes moved.
-    pub fn poll_transmit(&mut self, batch: &mut Vec<Vec<u8>>) -> usize {
+    pub fn poll_transmit(&mut self, batch: &mut Vec<Vec<u8>>, now: Instant) -> usize {
         let mut total = 0;
         if !self.urgent.is_empty() {
             let fresh = self.pool.get(0);
@@ -293,12 +400,16 @@ impl Session {
             if channel.queue.is_empty() {
                 channel.scheduled = false;
                 channel.signal.notify_all(); // `flush` waiters
+                if channel.fin_queued {
+                    self.fin_released(index);
+                }
                 self.retire_outgoing(index);
             } else {
                 self.scheduler.push(priority, index);
             }
         }
         self.bytes_sent += total as u64;
+        self.check_drained(now);
         total
     }
 
@@ -327,10 +438,38 @@ impl Session {
         let index = self.next_index;
         self.next_index += 1;
         let id: Arc<str> = Arc::from(id);
-        frame::put_init(&mut self.urgent, index, priority, &id);
         self.outgoing_ids.insert(id.clone(), index);
         self.outgoing.insert(index, OutChannel::new(id, priority, signal, now));
+        self.pending_inits.push_back(index);
+        self.write_pending_inits();
         Ok(index)
+    }
+
+    /// Writes the INITs that may go now. INITs leave in index order (indices must
+    /// count up on the wire), and one reusing an id waits until the FIN of the id's
+    /// previous channel was handed out, so the peer never sees the id still open.
+    fn write_pending_inits(&mut self) {
+        while let Some(&index) = self.pending_inits.front() {
+            let Some(channel) = self.outgoing.get(&index) else {
+                self.pending_inits.pop_front();
+                continue;
+            };
+            if self.finishing_ids.contains_key(&channel.id) {
+                return;
+            }
+            frame::put_init(&mut self.urgent, index, channel.priority, &channel.id);
+            self.pending_inits.pop_front();
+        }
+    }
+
+    /// The FIN of channel `index` was handed out (or will never be sent): INITs
+    /// reusing its id may go.
+    fn fin_released(&mut self, index: u32) {
+        let Some(channel) = self.outgoing.get(&index) else { return };
+        if self.finishing_ids.get(&channel.id) == Some(&index) {
+            self.finishing_ids.remove(&channel.id);
+            self.write_pending_inits();
+        }
     }
 
     fn check_can_open(&self) -> Result<()> {
@@ -404,7 +543,7 @@ impl Session {
     /// Ends an outgoing channel: queues FIN behind its data (if the peer expects
     /// one) and releases the handle. Also used when a handle is dropped or an open
     /// is abandoned.
-    pub fn finish(&mut self, index: u32) {
+    pub fn finish(&mut self, index: u32, now: Instant) {
         let Some(channel) = self.outgoing.get_mut(&index) else { return };
         channel.has_handle = false;
         let needs_fin = match &channel.state {
@@ -422,6 +561,7 @@ impl Session {
             }
         }
         self.retire_outgoing(index);
+        self.check_drained(now);
     }
 
     fn queue_fin(&mut self, index: u32) {
@@ -432,7 +572,10 @@ impl Session {
             channel.scheduled = true;
             self.scheduler.push(channel.priority, index);
         }
-        self.outgoing_ids.remove(&channel.id);
+        if self.outgoing_ids.get(&channel.id) == Some(&index) {
+            self.outgoing_ids.remove(&channel.id);
+        }
+        self.finishing_ids.insert(channel.id.clone(), index);
     }
 
     fn retire_outgoing(&mut self, index: u32) {
@@ -524,7 +667,7 @@ impl Session {
 
     /// Releases an incoming channel's handle. Unless its FIN already arrived, the
     /// peer is told to stop with `ERR CANCEL` and later DATA is discarded.
-    pub fn cancel(&mut self, index: u32) {
+    pub fn cancel(&mut self, index: u32, now: Instant) {
         let Some(channel) = self.incoming.get_mut(&index) else { return };
         channel.has_handle = false;
         channel.buffer.clear(&mut self.pool);
@@ -533,6 +676,7 @@ impl Session {
             frame::put_err(&mut self.urgent, index, ErrorCode::CANCEL, "reader closed the channel");
         }
         self.retire_incoming(index);
+        self.check_drained(now);
     }
 
     fn retire_incoming(&mut self, index: u32) {
@@ -590,42 +734,86 @@ impl Session {
             total_opened: self.total_opened,
             total_closed: self.total_closed,
             uptime: now.saturating_duration_since(self.started),
+            rtt: self.heartbeat.stats(),
         }
     }
 
-    /// Sends GOAWAY: no new channels in either direction from now on.
-    pub fn go_away(&mut self, code: ErrorCode) {
-        if self.goaway_sent.is_some() || self.phase == Phase::Closed {
+    /// Sends GOAWAY: no new channels in either direction from now on; the session
+    /// ends once every channel finished, or after `goaway_timeout`.
+    pub fn go_away(&mut self, code: ErrorCode, now: Instant) {
+        if self.goaway_sent.is_some() || self.is_closed() {
             return;
         }
         self.goaway_sent = Some(code);
         Control::GoAway { code, last_channel_index: self.last_accepted_peer_index }.encode(&mut self.urgent);
+        self.start_goaway_timer(now);
         self.wakeups.accept = true;
+        self.check_drained(now);
+    }
+
+    fn start_goaway_timer(&mut self, now: Instant) {
+        if self.timers.get(Timer::GoAway).is_none() {
+            self.timers.set(Timer::GoAway, now + self.config.goaway_timeout);
+            self.wakeups.timer = true;
+        }
+    }
+
+    /// Graceful close: GOAWAY, then the session ends once every channel finished
+    /// (or after `goaway_timeout`) and the transport is drained, not cut.
+    pub fn close(&mut self, now: Instant) {
+        self.closing = true;
+        self.go_away(ErrorCode::NO_ERROR, now);
+        self.check_drained(now);
+    }
+
+    /// Ends the session if GOAWAY was exchanged and every channel in both
+    /// directions finished: outgoing ones sent FIN (all written), incoming ones got
+    /// FIN (their bytes may still be read).
+    fn check_drained(&mut self, now: Instant) {
+        let Some(code) = self.goaway_sent.or(self.goaway_received) else { return };
+        if self.is_closed()
+            || !self.outgoing.is_empty()
+            || self.wants_transmit()
+            || self.incoming.values().any(|c| c.state != InState::Finished)
+        {
+            return;
+        }
+        let error = if self.closing { Error::Closed } else { Error::GoingAway { code } };
+        self.fail(error, None, CloseKind::Graceful, now);
     }
 
     /// Ends the session at once with `error` (no ERROR frame): the local abort.
-    pub fn abort(&mut self, error: Error) {
-        self.fail(error, None);
+    pub fn abort(&mut self, error: Error, now: Instant) {
+        self.fail(error, None, CloseKind::Abort, now);
     }
 
     /// Ends the session because the peer broke the protocol.
-    fn fail_violation(&mut self, error: Error) {
+    fn fail_violation(&mut self, error: Error, now: Instant) {
         let code = error.code().unwrap_or(ErrorCode::PROTOCOL_ERROR);
         let reason = error.to_string();
-        self.fail(error, Some((code, &reason)));
+        self.fail(error, Some((code, &reason)), CloseKind::Flush, now);
     }
 
-    /// Ends the session: optionally queues ERROR for the peer, drops everything not
-    /// yet sent, fails every unfinished channel and wakes every waiter.
-    fn fail(&mut self, error: Error, report: Option<(ErrorCode, &str)>) {
-        if self.phase == Phase::Closed {
+    /// Ends the session: optionally queues ERROR for the peer, drops the channel
+    /// data not yet sent, fails every unfinished channel and wakes every waiter.
+    /// A graceful end keeps the control frames already queued.
+    fn fail(&mut self, error: Error, report: Option<(ErrorCode, &str)>, kind: CloseKind, now: Instant) {
+        if self.is_closed() {
             return;
         }
-        self.phase = Phase::Closed;
+        self.phase = Phase::Closed(kind);
         self.error = Some(error.clone());
         self.timers = Timers::default();
+        match kind {
+            CloseKind::Abort => self.shutdown_requested = true,
+            CloseKind::Flush | CloseKind::Graceful => self.timers.set(Timer::Linger, now + self.config.linger),
+        }
         self.scheduler.clear();
-        self.urgent.clear();
+        self.pending_inits.clear();
+        self.finishing_ids.clear();
+        if kind != CloseKind::Graceful {
+            self.urgent.clear();
+        }
         if let Some((code, message)) = report {
             let message = &message.as_bytes()[..message.len().min(512)];
             Control::Error { code, message }.encode(&mut self.urgent);
@@ -645,9 +833,13 @@ impl Session {
             }
             channel.signal.notify_all();
         }
-        for index in std::mem::take(&mut self.pending) {
-            if let Some(channel) = self.incoming.get_mut(&index) {
-                channel.accepted = true;
+        // Unaccepted channels stay acceptable after a graceful end (their FIN
+        // arrived); otherwise they are dropped with the session.
+        if kind != CloseKind::Graceful {
+            for index in std::mem::take(&mut self.pending) {
+                if let Some(channel) = self.incoming.get_mut(&index) {
+                    channel.accepted = true;
+                }
             }
         }
         let outgoing: Vec<u32> = self.outgoing.keys().copied().collect();
@@ -659,7 +851,7 @@ impl Session {
             self.retire_incoming(index);
         }
         self.events.push(Event::SessionError(error));
-        self.wakeups = Wakeups { accept: true, ready: true, timer: true };
+        self.wakeups = Wakeups { accept: true, state: true, timer: true };
     }
 
     fn channel_closed(&mut self, id: Arc<str>, index: u32, direction: Direction, error: Option<Error>) {

@@ -16,6 +16,13 @@ fn config(session_id: u64) -> SessionConfig {
         handshake_timeout: Duration::from_secs(10),
         max_incoming_channels: 4,
         max_pending_accepts: 2,
+        heartbeat: HeartbeatConfig {
+            interval: Some(Duration::from_secs(30)),
+            timeout: Duration::from_secs(10),
+            max_missed: 3,
+        },
+        goaway_timeout: Duration::from_secs(30),
+        linger: Duration::from_secs(5),
     }
 }
 
@@ -55,7 +62,7 @@ impl Pair {
 
 fn transmit(session: &mut Session) -> Vec<u8> {
     let mut batch = Vec::new();
-    session.poll_transmit(&mut batch);
+    session.poll_transmit(&mut batch, Instant::now());
     let bytes = batch.concat();
     session.recycle(&mut batch);
     bytes
@@ -115,7 +122,7 @@ fn bytes_flow_with_credits_and_end_with_fin() {
         received.extend(read_all(&mut p.b, accepted));
         p.pump();
     }
-    p.a.finish(index);
+    p.a.finish(index, p.now);
     p.pump();
     assert!(matches!(p.b.read(accepted, &mut [0; 8]), Poll::Ready(Ok(0))));
     assert_eq!(received, data);
@@ -128,7 +135,7 @@ fn reader_cancel_fails_the_writer_and_earns_fin() {
     let mut p = Pair::new();
     let index = p.open("x", 128);
     let Poll::Ready(Ok(accepted)) = p.b.accept(None) else { panic!() };
-    p.b.cancel(accepted);
+    p.b.cancel(accepted, p.now);
     p.pump();
     match p.a.write(index, b"late") {
         Poll::Ready(Err(Error::ChannelReset { code, .. })) => assert_eq!(code, ErrorCode::CANCEL),
@@ -202,7 +209,7 @@ fn handshake_timeout_on_the_virtual_clock() {
     session.handle_timeout(t0 + Duration::from_secs(10));
     assert!(matches!(session.error(), Some(Error::Timeout("handshake"))));
     let mut batch = Vec::new();
-    session.poll_transmit(&mut batch);
+    session.poll_transmit(&mut batch, Instant::now());
     assert_eq!(batch.concat()[HEADER_LEN], 0x05); // ERROR after the unsent HANDSHAKE was dropped
 }
 
@@ -219,7 +226,7 @@ fn limits_refuse_with_refused() {
 #[test]
 fn goaway_refuses_new_channels_both_ways() {
     let mut p = Pair::new();
-    p.b.go_away(ErrorCode::NO_ERROR);
+    p.b.go_away(ErrorCode::NO_ERROR, p.now);
     p.pump();
     assert!(matches!(p.a.open("late", 0, Signal::default(), p.now), Err(Error::GoingAway { .. })));
     assert!(matches!(p.b.open("late", 0, Signal::default(), p.now), Err(Error::GoingAway { .. })));
