@@ -160,7 +160,7 @@ fn idle_memory_in_child(system: &str, channels: usize, ctx: &Ctx) -> Outcome {
         cmd.arg("--no-pin");
     }
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn()?;
-    let deadline = Instant::now() + ctx.params.measurement_timeout;
+    let deadline = Instant::now() + ctx.params.child_timeout;
     loop {
         if child.try_wait()?.is_some() {
             break;
@@ -168,7 +168,7 @@ fn idle_memory_in_child(system: &str, channels: usize, ctx: &Ctx) -> Outcome {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(Skip::TimedOut(ctx.params.measurement_timeout));
+            return Err(Skip::TimedOut(ctx.params.child_timeout));
         }
         thread::sleep(Duration::from_millis(20));
     }
@@ -228,7 +228,8 @@ struct Cli {
 const USAGE: &str = "usage: cargo bench --bench compare -- [--quick] [--runs N] [--only SCENARIO[,SCENARIO..]] [--total-mib N] [--no-pin] [--list]
   --quick        small sizes and short durations (bulk 64 MiB, 0.5 s timed phases, 3 runs)
   --runs N       measurements per scenario and system (default 5, quick 3)
-  --only LIST    comma-separated scenario keys or prefixes, e.g. bulk, tick/64, latency, priority, churn, memory, threads
+  --only LIST    comma-separated scenario keys or groups (a group selects every key under it),
+                 e.g. bulk, bulk/100, tick/64, latency, priority, churn, memory, threads
   --total-mib N  bulk total size in MiB (default 1024, quick 64)
   --no-pin       do not pin side A / side B to separate CPUs
   --list         print the scenario keys and exit";
@@ -338,7 +339,7 @@ fn main() -> ExitCode {
     }
     let selected: Vec<&Scenario> = all
         .iter()
-        .filter(|s| cli.only.is_empty() || cli.only.iter().any(|o| s.key.starts_with(o.as_str())))
+        .filter(|s| cli.only.is_empty() || cli.only.iter().any(|o| s.key == *o || s.key.starts_with(&format!("{o}/"))))
         .collect();
     if selected.is_empty() {
         eprintln!("no scenario matches {:?}; try --list", cli.only);
@@ -366,7 +367,8 @@ fn main() -> ExitCode {
                 if done[i] {
                     continue;
                 }
-                watchdog.arm(p.measurement_timeout, format!("{} on {}", sc.key, sys.name()));
+                // The margin lets a child process hit its own (smaller) bound first.
+                watchdog.arm(p.measurement_timeout + Duration::from_secs(30), format!("{} on {}", sc.key, sys.name()));
                 let t0 = Instant::now();
                 let outcome = (sc.run)(sys.as_ref(), &ctx);
                 watchdog.disarm();

@@ -33,9 +33,11 @@ pub trait BlockingSystem: Send + Sync + 'static {
     /// True when idle channels are cheap enough to hold 100,000 of them.
     const IDLE_CHANNELS: bool;
 
-    /// Connects side A and side B. Implementations build each side's link on a thread
-    /// pinned to that side (`Placement::spawn`) so the link's own threads inherit the CPU.
-    fn pair(&self, pl: &Placement) -> io::Result<(Arc<Self::Link>, Arc<Self::Link>)>;
+    /// Connects side A and side B, for a scenario that holds up to `channels` channels
+    /// open at once (raise limits beyond the defaults only when that needs it).
+    /// Implementations build each side's link on a thread pinned to that side
+    /// (`Placement::spawn`) so the link's own threads inherit the CPU.
+    fn pair(&self, pl: &Placement, channels: usize) -> io::Result<(Arc<Self::Link>, Arc<Self::Link>)>;
 }
 
 /// Adapts any `BlockingSystem` to the harness' `System`.
@@ -132,7 +134,7 @@ fn expect_bytes(got: u64, want: u64, what: &str) -> io::Result<()> {
 impl<S: BlockingSystem> Blocking<S> {
     fn run_bulk(&self, ctx: &Ctx, b: &Bulk) -> io::Result<f64> {
         let pl = &ctx.placement;
-        let (a, bside) = self.0.pair(pl)?;
+        let (a, bside) = self.0.pair(pl, b.channels)?;
         let tags = vec![(TAG_DATA, Prio::Normal); b.channels];
         let (writers, readers) = establish(pl, Side::A, &a, &bside, &tags)?;
         let gate = Gate::new(2 * b.channels);
@@ -177,7 +179,7 @@ impl<S: BlockingSystem> Blocking<S> {
 
     fn run_tick(&self, ctx: &Ctx, t: &Tick) -> io::Result<f64> {
         let pl = &ctx.placement;
-        let (a, b) = self.0.pair(pl)?;
+        let (a, b) = self.0.pair(pl, t.channels)?;
         let tags = vec![(TAG_DATA, Prio::Normal); t.channels];
         let (mut writers, readers) = establish(pl, Side::A, &a, &b, &tags)?;
         let gate = Gate::new(1 + t.channels);
@@ -186,7 +188,7 @@ impl<S: BlockingSystem> Blocking<S> {
         // One sender thread, the "game loop": each round sends one message on every
         // channel, until the duration is over.
         let sender = {
-            let gate = gate.clone();
+            let (gate, a) = (gate.clone(), a.clone());
             pl.spawn(Side::A, move || -> io::Result<u64> {
                 let msg = vec![0x42u8; msg_size];
                 gate.wait();
@@ -231,13 +233,16 @@ impl<S: BlockingSystem> Blocking<S> {
 
     fn run_latency(&self, ctx: &Ctx, l: &Latency) -> io::Result<Vec<Duration>> {
         let pl = &ctx.placement;
-        let (a, b) = self.0.pair(pl)?;
+        let (a, b) = self.0.pair(pl, 2)?;
         // Requests A -> B and responses B -> A, each on its own simplex channel.
         let (mut req_w, req_r) = establish(pl, Side::A, &a, &b, &[(TAG_DATA, Prio::Normal)])?;
         let (mut resp_w, resp_r) = establish(pl, Side::B, &b, &a, &[(TAG_DATA, Prio::Normal)])?;
         let (mut req_r, mut resp_r) = (req_r.into_iter().next().unwrap().1, resp_r.into_iter().next().unwrap().1);
         let mut resp_w = resp_w.pop().unwrap();
         let size = l.msg_size;
+        // The links stay owned here until both ends are done: closing a multiplexer is
+        // not part of any measurement.
+        let (a2, b2) = (a.clone(), b.clone());
         let server = pl.spawn(Side::B, move || -> io::Result<()> {
             let mut buf = vec![0u8; size];
             loop {
@@ -249,7 +254,7 @@ impl<S: BlockingSystem> Blocking<S> {
                 resp_w.write_all(&buf)?;
                 resp_w.flush()?;
             }
-            b.finish(resp_w)
+            b2.finish(resp_w)
         });
         let (warmup, round_trips) = (l.warmup, l.round_trips);
         let client = pl.spawn(Side::A, move || -> io::Result<Vec<Duration>> {
@@ -265,7 +270,7 @@ impl<S: BlockingSystem> Blocking<S> {
                     samples.push(t0.elapsed());
                 }
             }
-            a.finish(w)?;
+            a2.finish(w)?;
             let mut rest = Vec::new();
             resp_r.read_to_end(&mut rest)?;
             Ok(samples)
@@ -277,7 +282,7 @@ impl<S: BlockingSystem> Blocking<S> {
 
     fn run_priority(&self, ctx: &Ctx, p: &PriorityLoad) -> io::Result<Vec<Duration>> {
         let pl = &ctx.placement;
-        let (a, b) = self.0.pair(pl)?;
+        let (a, b) = self.0.pair(pl, 2)?;
         let (mut writers, readers) = establish(
             pl,
             Side::A,
@@ -303,7 +308,7 @@ impl<S: BlockingSystem> Blocking<S> {
             })
         };
         let high_sender = {
-            let (gate, stop, ctx, p) = (gate.clone(), stop.clone(), ctx.clone(), *p);
+            let (gate, stop, ctx, p, a) = (gate.clone(), stop.clone(), ctx.clone(), *p, a.clone());
             pl.spawn(Side::A, move || -> io::Result<()> {
                 let mut w = high_w;
                 let mut msg = vec![0x77u8; p.msg_size];
@@ -357,12 +362,12 @@ impl<S: BlockingSystem> Blocking<S> {
 
     fn run_churn(&self, ctx: &Ctx, c: &Churn) -> io::Result<f64> {
         let pl = &ctx.placement;
-        let (a, b) = self.0.pair(pl)?;
+        let (a, b) = self.0.pair(pl, c.window + 2)?;
         // Tokens bound the channels in flight (opened but not yet fully received).
         let (token_tx, token_rx) = mpsc::sync_channel::<()>(c.window);
         let gate = Gate::new(2);
         let accepter = {
-            let gate = gate.clone();
+            let (gate, b) = (gate.clone(), b.clone());
             pl.spawn(Side::B, move || -> io::Result<(u64, Instant)> {
                 gate.wait();
                 let mut done = 0u64;
@@ -390,7 +395,7 @@ impl<S: BlockingSystem> Blocking<S> {
         };
         let duration = c.duration;
         let opener = {
-            let gate = gate.clone();
+            let (gate, a) = (gate.clone(), a.clone());
             pl.spawn(Side::A, move || -> io::Result<u64> {
                 gate.wait();
                 let deadline = Instant::now() + duration;
@@ -419,7 +424,7 @@ impl<S: BlockingSystem> Blocking<S> {
 
     fn run_idle_memory(&self, ctx: &Ctx, channels: usize) -> io::Result<f64> {
         let pl = &ctx.placement;
-        let (a, b) = self.0.pair(pl)?;
+        let (a, b) = self.0.pair(pl, channels)?;
         let before = rss_bytes()?;
         let tags = vec![(TAG_DATA, Prio::Normal); channels];
         let (writers, readers) = establish(pl, Side::A, &a, &b, &tags)?;
@@ -432,7 +437,7 @@ impl<S: BlockingSystem> Blocking<S> {
     fn run_threads(&self, ctx: &Ctx, probe: usize) -> io::Result<Vec<f64>> {
         let pl = &ctx.placement;
         let before = settled_thread_count()?;
-        let (a, b) = self.0.pair(pl)?;
+        let (a, b) = self.0.pair(pl, probe)?;
         let idle = settled_thread_count()?;
         let tags = vec![(TAG_DATA, Prio::Normal); probe];
         let (writers, readers) = establish(pl, Side::A, &a, &b, &tags)?;

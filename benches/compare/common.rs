@@ -101,6 +101,9 @@ pub struct Params {
     pub thread_probe_channels: usize,
     /// Upper bound on any single measurement; the harness aborts past it.
     pub measurement_timeout: Duration,
+    /// Upper bound on one idle-memory child process (setup of up to 100,000
+    /// channels); past it the child is killed and the cell reads "timeout".
+    pub child_timeout: Duration,
     /// Pin side A and side B to different CPUs.
     pub pin: bool,
 }
@@ -121,6 +124,7 @@ impl Params {
             churn_window: 128,
             thread_probe_channels: 100,
             measurement_timeout: Duration::from_secs(if quick { 60 } else { 300 }),
+            child_timeout: Duration::from_secs(if quick { 30 } else { 120 }),
             pin: true,
         }
     }

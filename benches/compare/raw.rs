@@ -65,7 +65,7 @@ impl BlockingSystem for RawPerChannel {
     const MULTIPLEXER: bool = false;
     const IDLE_CHANNELS: bool = false;
 
-    fn pair(&self, _pl: &Placement) -> io::Result<(Arc<RawLink>, Arc<RawLink>)> {
+    fn pair(&self, _pl: &Placement, _channels: usize) -> io::Result<(Arc<RawLink>, Arc<RawLink>)> {
         let la = TcpListener::bind("127.0.0.1:0")?;
         let lb = TcpListener::bind("127.0.0.1:0")?;
         let (pa, pb) = (la.local_addr()?, lb.local_addr()?);
