@@ -165,13 +165,16 @@ impl<R: DeserializeOwned> MessageReceiver<R> {
     }
 }
 
-/// Decodes one message, telling "not JSON" from "JSON of the wrong shape".
+/// Decodes one message, telling "not JSON" from "JSON of the wrong shape". The
+/// typed parse alone cannot (serde_json reports an extra array element as trailing
+/// characters, a syntax error), so a failed payload is parsed again as any JSON
+/// value: that parse also gives the precise syntax error.
 fn decode<R: DeserializeOwned>(payload: &[u8]) -> Result<R, TransitError> {
-    serde_json::from_slice(payload).map_err(|source| {
+    serde_json::from_slice(payload).map_err(|typed| {
         let len = payload.len();
-        match source.classify() {
-            serde_json::error::Category::Data => TransitError::WrongShape { len, source },
-            _ => TransitError::InvalidJson { len, source },
+        match serde_json::from_slice::<serde::de::IgnoredAny>(payload) {
+            Ok(_) => TransitError::WrongShape { len, source: typed },
+            Err(syntax) => TransitError::InvalidJson { len, source: syntax },
         }
     })
 }

@@ -211,13 +211,12 @@ use crate::Multiplexer;
 /// The default largest message: 16 MiB.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 
-/// Settings of a message transit. Construct with `Default` and struct update
-/// syntax:
+/// Settings of a message transit: the defaults, changed with the builder methods.
 ///
 /// ```
 /// use netconduit::transit::TransitOptions;
-/// let options = TransitOptions { max_message_size: 64 * 1024, ..Default::default() };
-/// # let _ = options;
+/// let options = TransitOptions::default().max_message_size(64 * 1024);
+/// assert_eq!(options.max_message_size, 65_536);
 /// ```
 #[derive(Clone, Debug)]
 pub struct TransitOptions {
@@ -231,6 +230,14 @@ pub struct TransitOptions {
 impl Default for TransitOptions {
     fn default() -> Self {
         TransitOptions { max_message_size: DEFAULT_MAX_MESSAGE_SIZE }
+    }
+}
+
+impl TransitOptions {
+    /// Sets the largest message payload, in bytes.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
     }
 }
 

@@ -607,7 +607,7 @@ impl Session {
         let position = self
             .pending
             .iter()
-            .position(|index| id.map_or(true, |id| self.incoming.get(index).is_some_and(|c| &*c.id == id)));
+            .position(|index| id.is_none_or(|id| self.incoming.get(index).is_some_and(|c| &*c.id == id)));
         if let Some(position) = position {
             let index = self.pending.remove(position).expect("position is in range");
             let channel = self.incoming.get_mut(&index).expect("pending channels exist");
