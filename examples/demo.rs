@@ -61,6 +61,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let total: usize = CHANNELS.iter().map(|c| c.2).sum();
     println!("all channels verified: {} MiB in {elapsed:.2?}", total / (1024 * 1024));
 
+    let rtt = client.ping(Duration::from_secs(5))?;
+    println!("ping: round trip {rtt:.2?}");
     for (name, mux) in [("client", &client), ("server", &server)] {
         let stats = mux.stats();
         println!(
@@ -72,10 +74,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             stats.open_channels,
             stats.uptime
         );
+        println!(
+            "{name}: heartbeat pings sent {}, pongs {}, last RTT {:.2?}, smoothed RTT {:.2?}, missed {}",
+            stats.rtt.pings_sent,
+            stats.rtt.pongs_received,
+            stats.rtt.last.unwrap_or_default(),
+            stats.rtt.smoothed.unwrap_or_default(),
+            stats.rtt.missed
+        );
     }
+
+    // Graceful shutdown: GOAWAY, both sides drain, half-close, threads joined.
+    let closing = Instant::now();
     client.close();
+    println!("graceful close took {:.2?}; client {}", closing.elapsed(), describe(client.error()));
     server.close();
+    println!("server {}", describe(server.error()));
     Ok(())
+}
+
+fn describe(end: Option<netconduit::Error>) -> String {
+    end.map_or_else(|| "still open".to_owned(), |e| format!("session ended: {e}"))
 }
 
 /// Two multiplexers connected over TCP loopback.
@@ -83,9 +102,11 @@ fn connect_pair() -> io::Result<(Multiplexer, Multiplexer)> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let client_stream = TcpStream::connect(listener.local_addr()?)?;
     let (server_stream, _) = listener.accept()?;
+    // A quick heartbeat so the demo shows measured round trips.
+    let options = MultiplexerOptions { ping_interval: Some(Duration::from_millis(100)), ..Default::default() };
     let start = |stream: TcpStream| -> io::Result<Multiplexer> {
         stream.set_nodelay(true)?;
-        Ok(Multiplexer::new(stream.try_clone()?, stream, MultiplexerOptions::default())?)
+        Ok(Multiplexer::new(stream.try_clone()?, stream, options.clone())?)
     };
     Ok((start(client_stream)?, start(server_stream)?))
 }
