@@ -117,19 +117,20 @@ impl Results {
             line(&mut out, &cols);
         }
         out.push_str("\nCells: median (min–max) over runs. Ratios: median / median; ↑ higher is better, ↓ lower is better.\n");
-        let mut reasons: Vec<String> = Vec::new();
-        for row in &self.rows {
-            for (i, cell) in row.cells.iter().enumerate() {
+        // Why cells read n/a, one line per system.
+        for (i, system) in self.systems.iter().enumerate() {
+            let mut reasons: Vec<&str> = Vec::new();
+            for row in &self.rows {
+                let cell = &row.cells[i];
                 if let (true, Some(Skip::NotApplicable(why))) = (cell.values.is_empty(), &cell.skip) {
-                    let r = format!("{}: {why}", self.systems[i]);
-                    if !reasons.contains(&r) {
-                        reasons.push(r);
+                    if !reasons.contains(&why.as_str()) {
+                        reasons.push(why);
                     }
                 }
             }
-        }
-        if !reasons.is_empty() {
-            let _ = writeln!(out, "n/a: {}.", reasons.join("; "));
+            if !reasons.is_empty() {
+                let _ = writeln!(out, "- n/a for {system}: {}.", reasons.join("; "));
+            }
         }
         for n in notes {
             let _ = writeln!(out, "- {n}");
@@ -157,7 +158,7 @@ pub fn fmt_num(v: f64) -> String {
         let digits = a.log10().floor() as i32 + 1;
         let scale = 10f64.powi(digits - 3);
         group((v / scale).round() as i64 * scale as i64)
-    } else if a >= 100.0 {
+    } else if a >= 100.0 || v.fract() == 0.0 {
         format!("{v:.0}")
     } else if a >= 10.0 {
         format!("{v:.1}")
