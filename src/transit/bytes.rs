@@ -269,7 +269,9 @@ pub(crate) fn next_item<T>(done: &mut bool, result: Result<T, TransitError>) -> 
             None
         }
         Err(error) => {
-            *done = !error.is_recoverable();
+            // A blocking receive cannot time out; if a timeout shows up anyway,
+            // yielding it again and again would never end.
+            *done = !error.is_recoverable() || matches!(error, TransitError::Timeout);
             Some(Err(error))
         }
         ok => Some(ok),

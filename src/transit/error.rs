@@ -109,18 +109,28 @@ impl TransitError {
         }
     }
 
-    /// Sorts an IO error from a channel (or any reader or writer): a timeout
-    /// becomes [`Timeout`](TransitError::Timeout), an error carrying a netconduit
-    /// error becomes [`Channel`](TransitError::Channel), anything else
+    /// Sorts an IO error from a channel (or any reader or writer).
+    ///
+    /// A channel call that reached its own deadline (`read`, `write` or `flush`
+    /// with [`Error::Timeout`](crate::Error::Timeout) inside) left the channel
+    /// unchanged and becomes [`Timeout`](TransitError::Timeout); so does a plain
+    /// `TimedOut` or `WouldBlock` error from another reader. Any other netconduit
+    /// error becomes [`Channel`](TransitError::Channel), even one reported as
+    /// `TimedOut`: a session that failed on a timeout (an unanswered heartbeat, a
+    /// GOAWAY drain that ran out) is finished, not retryable. Anything else is
     /// [`Io`](TransitError::Io).
     pub fn from_io(error: io::Error) -> TransitError {
-        match error.kind() {
-            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => TransitError::Timeout,
-            _ if crate::Error::from_io(&error).is_some() => {
+        match crate::Error::from_io(&error) {
+            // The names the channel handles give their own deadlines.
+            Some(crate::Error::Timeout("read" | "write" | "flush")) => TransitError::Timeout,
+            Some(_) => {
                 let inner = error.into_inner().expect("checked above");
                 TransitError::Channel(*inner.downcast::<crate::Error>().expect("checked above"))
             }
-            _ => TransitError::Io(error),
+            None if matches!(error.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => {
+                TransitError::Timeout
+            }
+            None => TransitError::Io(error),
         }
     }
 
@@ -162,5 +172,38 @@ impl From<TransitError> for io::Error {
             TransitError::Io(inner) => inner,
             other => io::Error::new(other.io_kind(), other),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Error, ErrorCode};
+
+    #[test]
+    fn only_a_call_deadline_is_a_retryable_timeout() {
+        for call in ["read", "write", "flush"] {
+            assert!(matches!(TransitError::from_io(Error::Timeout(call).into()), TransitError::Timeout));
+        }
+        // A session that failed on a timeout is reported as TimedOut too, but is over.
+        for failed in [Error::Timeout("goaway"), Error::PeerUnresponsive { missed: 3 }] {
+            let error = TransitError::from_io(failed.into());
+            assert!(matches!(error, TransitError::Channel(_)) && !error.is_recoverable(), "{error:?}");
+        }
+        let reset = Error::ChannelReset { code: ErrorCode::CANCEL, message: String::new() };
+        assert!(matches!(TransitError::from_io(reset.into()), TransitError::Channel(Error::ChannelReset { .. })));
+        assert!(matches!(TransitError::from_io(io::ErrorKind::WouldBlock.into()), TransitError::Timeout));
+        assert!(matches!(TransitError::from_io(io::ErrorKind::BrokenPipe.into()), TransitError::Io(_)));
+    }
+
+    #[test]
+    fn io_conversion_keeps_kind_and_source() {
+        let io: io::Error = TransitError::TooLarge { len: 10, max: 5 }.into();
+        assert_eq!(io.kind(), io::ErrorKind::InvalidData);
+        assert!(io.to_string().contains("exceeds the limit of 5"));
+        let io: io::Error = TransitError::Channel(Error::Closed).into();
+        assert_eq!(io.kind(), io::ErrorKind::ConnectionAborted);
+        let io: io::Error = TransitError::Io(io::ErrorKind::NotFound.into()).into();
+        assert_eq!(io.kind(), io::ErrorKind::NotFound);
     }
 }
