@@ -784,6 +784,18 @@ impl Session {
 
     /// Ends the session at once with `error` (no ERROR frame): the local abort.
     pub fn abort(&mut self, error: Error, now: Instant) {
+        if let Phase::Closed(kind) = self.phase {
+            // Already over, maybe lingering until the peer's end of stream: an
+            // abort cuts that short (the first error stays the session's error).
+            if kind != CloseKind::Abort {
+                self.phase = Phase::Closed(CloseKind::Abort);
+                self.urgent.clear();
+                self.timers.clear(Timer::Linger);
+                self.shutdown_requested = true;
+                self.wakeups.timer = true;
+            }
+            return;
+        }
         self.fail(error, None, CloseKind::Abort, now);
     }
 
