@@ -81,6 +81,9 @@ fn cancelled_channel_closes_with_its_error() {
 fn refused_channel_raises_no_event() {
     bounded(Duration::from_secs(60), || {
         let (a, b) = memory_pair();
+        // An open channel keeps the session up after GOAWAY (it ends once every
+        // channel finished).
+        let _keep = a.open_channel(ChannelOptions::new("keep")).unwrap();
         let a_events = a.subscribe();
         // After B's GOAWAY, A's open fails: locally (GOAWAY arrived) or by REFUSED.
         b.go_away(ErrorCode::NO_ERROR);
