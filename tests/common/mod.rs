@@ -379,6 +379,8 @@ pub struct RawPeer {
     events: mpsc::Receiver<PeerEvent>,
     shutdown: Option<Box<dyn FnOnce() + Send>>,
     reader: Option<JoinHandle<()>>,
+    /// While true, the reader thread reads nothing (the transport fills up).
+    paused: std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
     /// Every frame received so far, in order (for assertions on the whole stream).
     pub log: Vec<RawFrame>,
     ping: u64,
@@ -391,11 +393,20 @@ impl RawPeer {
         shutdown: Box<dyn FnOnce() + Send>,
     ) -> RawPeer {
         let (tx, rx) = mpsc::channel();
+        let paused = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+        let gate = paused.clone();
         let handle = thread::spawn(move || {
             let mut decoder = Decoder::new(frame::DEFAULT_MAX_FRAME_SIZE);
             let mut sink = Collector::default();
             let mut buf = vec![0u8; 64 * 1024];
             loop {
+                {
+                    let (lock, cvar) = &*gate;
+                    let mut paused = lock.lock().unwrap();
+                    while *paused {
+                        paused = cvar.wait(paused).unwrap();
+                    }
+                }
                 let n = match reader.read(&mut buf) {
                     Ok(0) => {
                         let _ = tx.send(PeerEvent::Eof);
@@ -420,7 +431,7 @@ impl RawPeer {
                 }
             }
         });
-        RawPeer { writer, events: rx, shutdown: Some(shutdown), reader: Some(handle), log: Vec::new(), ping: 1 }
+        RawPeer { writer, events: rx, shutdown: Some(shutdown), reader: Some(handle), paused, log: Vec::new(), ping: 1 }
     }
 
     /// A raw peer on one end of a memory pipe.
@@ -582,6 +593,18 @@ impl RawPeer {
         }
     }
 
+    /// Stops reading from the transport (after the read in progress, if any), so
+    /// the multiplexer's writes back up.
+    pub fn pause_reading(&self) {
+        *self.paused.0.lock().unwrap() = true;
+    }
+
+    /// Reads again.
+    pub fn resume_reading(&self) {
+        *self.paused.0.lock().unwrap() = false;
+        self.paused.1.notify_all();
+    }
+
     /// Closes the raw peer's transport (both directions).
     pub fn close(&mut self) {
         if let Some(shutdown) = self.shutdown.take() {
@@ -592,6 +615,7 @@ impl RawPeer {
 
 impl Drop for RawPeer {
     fn drop(&mut self) {
+        self.resume_reading();
         self.close();
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();
@@ -648,17 +672,25 @@ pub fn raw(transport: Transport, options: MultiplexerOptions) -> (Multiplexer, R
 /// Has the multiplexer open channel `id`; the raw peer checks the INIT, grants
 /// `credits` and gets the opened channel back.
 pub fn open_from_mux(mux: &Multiplexer, peer: &mut RawPeer, id: &str, credits: u32) -> (u32, netconduit::WriteChannel) {
+    open_from_mux_with(mux, peer, netconduit::ChannelOptions::new(id), credits)
+}
+
+/// Like [`open_from_mux`] with full channel options; checks the INIT's priority.
+pub fn open_from_mux_with(
+    mux: &Multiplexer,
+    peer: &mut RawPeer,
+    options: netconduit::ChannelOptions,
+    credits: u32,
+) -> (u32, netconduit::WriteChannel) {
+    let (id, priority) = (options.id.clone(), options.priority);
     let opener = {
         let mux = mux.clone();
-        let id = id.to_owned();
-        thread::spawn(move || {
-            mux.open_channel(netconduit::ChannelOptions::new(id).open_timeout(TIMEOUT)).expect("open_channel")
-        })
+        thread::spawn(move || mux.open_channel(options.open_timeout(TIMEOUT)).expect("open_channel"))
     };
     let init = peer.frame();
     assert_eq!(init.kind, FrameType::Init, "expected INIT, got {init:?}");
     let fields = frame::parse_init(&init.payload).unwrap();
-    assert_eq!(fields.id, id);
+    assert_eq!((fields.id, fields.priority), (id.as_str(), priority.0));
     peer.send_ack(init.index, credits, None);
     let channel = opener.join().expect("opener thread");
     assert_eq!(channel.channel_index(), init.index);
