@@ -50,12 +50,19 @@ pub struct MultiplexerOptions {
     pub initial_window: u32,
     /// Fraction of the window that, once consumed, is granted back (default 0.5).
     pub grant_threshold: f64,
+    /// Largest window an incoming channel grows to when its reader keeps up
+    /// (default 16 MiB; set it to `initial_window` to turn auto-tuning off).
+    pub max_channel_window: u32,
+    /// Most bytes of window growth, beyond the initial windows, all incoming
+    /// channels together may have (default 256 MiB): bounds what a fast peer can
+    /// make this side buffer.
+    pub max_session_window_growth: u64,
     /// Largest DATA payload per frame this side sends, so a higher-priority frame
     /// waits at most one chunk (default 16 KiB).
     pub frame_chunk_size: usize,
     /// Most bytes the writer thread hands the transport in one write (default 256 KiB).
     pub write_batch_size: usize,
-    /// Size of the reader thread's read buffer (default 64 KiB).
+    /// Size of the reader thread's read buffer (default 256 KiB).
     pub read_buffer_size: usize,
     /// How long to wait for the peer's HANDSHAKE (default 10 s).
     pub handshake_timeout: Duration,
@@ -88,9 +95,11 @@ impl Default for MultiplexerOptions {
             max_frame_size: 16 * 1024 * 1024,
             initial_window: 64 * 1024,
             grant_threshold: 0.5,
+            max_channel_window: 16 * 1024 * 1024,
+            max_session_window_growth: 256 * 1024 * 1024,
             frame_chunk_size: 16 * 1024,
             write_batch_size: 256 * 1024,
-            read_buffer_size: 64 * 1024,
+            read_buffer_size: 256 * 1024,
             handshake_timeout: Duration::from_secs(10),
             max_incoming_channels: 4096,
             max_pending_accepts: 1024,

@@ -242,7 +242,8 @@ fn data_beyond_credits() {
 
 #[test]
 fn data_beyond_credits_after_a_grant() {
-    let options = MultiplexerOptions { initial_window: 1000, ..Default::default() };
+    // A fixed window (no auto-tuning), so the grant is exactly what was consumed.
+    let options = MultiplexerOptions { initial_window: 1000, max_channel_window: 1000, ..Default::default() };
     run(options, |mux, peer| {
         peer.send_init(1, 128, "flow");
         peer.expect(1, FrameType::Ack);

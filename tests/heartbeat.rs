@@ -54,7 +54,14 @@ fn silent_peer_is_declared_dead_and_every_blocked_call_wakes() {
         let (mux, mut peer) = raw_memory(fast_heartbeat());
         let events = mux.subscribe();
         // One open channel whose writer runs out of credits, one open pending.
-        let (_, mut writer) = open_from_mux(&mux, &mut peer, "stalled", 10);
+        let opener = {
+            let mux = mux.clone();
+            thread::spawn(move || mux.open_channel(ChannelOptions::new("stalled")).unwrap())
+        };
+        let init = next_non_ping(&mut peer);
+        assert_eq!(init.kind, FrameType::Init);
+        peer.send_ack(init.index, 10, None);
+        let mut writer = opener.join().unwrap();
         let opener = {
             let mux = mux.clone();
             thread::spawn(move || mux.open_channel(ChannelOptions::new("never answered")).unwrap_err())
@@ -64,7 +71,6 @@ fn silent_peer_is_declared_dead_and_every_blocked_call_wakes() {
             thread::spawn(move || mux.accept_channel("never sent").unwrap_err())
         };
         peer.send_init(1, 128, "silent inbound");
-        peer.expect(1, FrameType::Ack);
         let mut reader = mux.accept_channel("silent inbound").unwrap();
         let started = Instant::now();
         // From here on the peer answers nothing but keeps the transport open.
@@ -93,6 +99,16 @@ fn silent_peer_is_declared_dead_and_every_blocked_call_wakes() {
         assert!(matches!(disconnect, Event::SessionError(Error::PeerUnresponsive { .. })));
         assert_eq!(mux.stats().rtt.missed, 3);
     });
+}
+
+/// The next frame that is not a heartbeat PING (those may come at any time).
+fn next_non_ping(peer: &mut RawPeer) -> RawFrame {
+    loop {
+        let frame = peer.frame();
+        if !matches!(frame.control(), Some(Control::Ping(_))) {
+            return frame;
+        }
+    }
 }
 
 /// Every frame the raw peer still has, up to its end of stream.

@@ -95,7 +95,7 @@ impl Read for ReadChannel {
         let deadline = self.read_timeout.map(|t| Instant::now() + t);
         let mut session = self.shared.lock();
         loop {
-            if let Poll::Ready(result) = session.read(self.index, buf) {
+            if let Poll::Ready(result) = session.read(self.index, buf, Instant::now()) {
                 self.shared.finish(session);
                 return result.map_err(io::Error::from);
             }

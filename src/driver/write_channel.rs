@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 /// With no credits it blocks until a grant arrives. After the channel's
 /// `send_timeout` it fails with [`io::ErrorKind::TimedOut`] (inner error
 /// [`Error::Timeout`]) and the channel stays open: retry or give up.
-/// [`flush`](Write::flush) blocks until every queued byte of this channel was handed
-/// to the transport. Once the peer stops the channel (`ERR CANCEL`, its reader
+/// [`flush`](Write::flush) never blocks (frames are sent as soon as the writer thread
+/// gets to them); [`wait_sent`](WriteChannel::wait_sent) blocks until every queued
+/// byte of this channel was handed to the transport. Once the peer stops the channel (`ERR CANCEL`, its reader
 /// closed) writes fail with [`io::ErrorKind::BrokenPipe`]; once the session fails
 /// they fail with the session's error.
 ///
@@ -83,6 +84,21 @@ impl WriteChannel {
         }
     }
 
+    /// Blocks until every byte queued on this channel was handed to the transport,
+    /// at most `send_timeout`. Fails with the channel's error if it failed.
+    pub fn wait_sent(&mut self) -> Result<()> {
+        let deadline = Instant::now() + self.send_timeout;
+        let mut session = self.shared.lock();
+        loop {
+            if let Poll::Ready(result) = session.poll_flushed(self.index) {
+                return result;
+            }
+            if self.signal.wait_until(&mut session, deadline).timed_out() {
+                return Err(Error::Timeout("wait_sent"));
+            }
+        }
+    }
+
     /// Changes how long `write` waits for credits.
     pub fn set_send_timeout(&mut self, timeout: Duration) {
         self.send_timeout = timeout;
@@ -120,17 +136,12 @@ impl Write for WriteChannel {
         }
     }
 
+    /// Never blocks: queued frames are already on their way (the writer thread sends
+    /// as soon as it can, there is no user-space buffer to push). Fails only if the
+    /// channel failed. To wait until the bytes were handed to the transport, use
+    /// [`wait_sent`](WriteChannel::wait_sent).
     fn flush(&mut self) -> io::Result<()> {
-        let deadline = Instant::now() + self.send_timeout;
-        let mut session = self.shared.lock();
-        loop {
-            if let Poll::Ready(result) = session.poll_flushed(self.index) {
-                return result.map_err(io::Error::from);
-            }
-            if self.signal.wait_until(&mut session, deadline).timed_out() {
-                return Err(Error::Timeout("flush").into());
-            }
-        }
+        self.state().map_err(io::Error::from)
     }
 }
 

@@ -92,6 +92,11 @@ impl SendCredit {
 }
 
 /// The accepter's view of a channel's credits.
+///
+/// The window is the credit kept outstanding: each grant tops `granted - consumed`
+/// back up to it once the threshold fraction of it was consumed. It starts at the
+/// protocol's initial window and may be resized (auto-tuning): a larger window is
+/// granted by granting more than was consumed, a smaller one by granting less.
 #[derive(Debug, Clone)]
 pub struct RecvWindow {
     /// DATA payload bytes received.
@@ -100,22 +105,47 @@ pub struct RecvWindow {
     pub consumed: u64,
     /// Sum of all grants, the initial window included.
     pub granted: u64,
-    /// The window kept outstanding: `granted - consumed` returns to it at each grant.
+    /// The window kept outstanding now.
     window: u32,
-    /// Consumed bytes not yet granted back that trigger a grant.
-    threshold: u32,
+    /// The first grant.
+    initial: u32,
+    /// Fraction of the window, in thousandths, whose consumption triggers a grant.
+    threshold_permille: u32,
 }
 
 impl RecvWindow {
-    /// A window whose first grant is `window` bytes, granting back once `threshold`
-    /// bytes were consumed.
-    pub fn new(window: u32, threshold: u32) -> Self {
-        RecvWindow { received: 0, consumed: 0, granted: u64::from(window), window, threshold: threshold.max(1) }
+    /// A window whose first grant is `initial` bytes, granting back once
+    /// `threshold_permille`/1000 of the window was consumed.
+    pub fn new(initial: u32, threshold_permille: u32) -> Self {
+        RecvWindow {
+            received: 0,
+            consumed: 0,
+            granted: u64::from(initial),
+            window: initial,
+            initial,
+            threshold_permille: threshold_permille.clamp(1, 1000),
+        }
     }
 
     /// The initial grant to send in the first ACK.
     pub fn initial(&self) -> u32 {
+        self.initial
+    }
+
+    /// The window kept outstanding now.
+    pub fn window(&self) -> u32 {
         self.window
+    }
+
+    /// Changes the window; the next grants converge to it.
+    pub fn resize(&mut self, window: u32) {
+        self.window = window.max(1);
+    }
+
+    /// True when the opener has used every credit it was granted: it is waiting
+    /// for a grant, so the window, not the writer, limits the transfer.
+    pub fn peer_starved(&self) -> bool {
+        self.received == self.granted
     }
 
     /// Accounts for an incoming DATA frame of `len` bytes; `false` when it goes beyond
@@ -139,7 +169,8 @@ impl RecvWindow {
         self.consumed += n as u64;
         let outstanding = self.granted - self.consumed;
         let due = u64::from(self.window).saturating_sub(outstanding);
-        if due < u64::from(self.threshold) {
+        let threshold = (u64::from(self.window) * u64::from(self.threshold_permille) / 1000).max(1);
+        if due < threshold {
             return None;
         }
         self.granted += due;
@@ -176,8 +207,22 @@ mod tests {
     }
 
     #[test]
+    fn recv_window_grows_and_shrinks_through_its_grants() {
+        let mut window = RecvWindow::new(100, 500);
+        assert!(window.receive(100));
+        assert!(window.peer_starved());
+        window.resize(400);
+        assert_eq!(window.consume(100), Some(400)); // tops up to the new window
+        assert!(window.receive(400));
+        window.resize(100);
+        assert_eq!(window.consume(300), None); // 100 still outstanding: nothing due
+        assert_eq!(window.consume(100), Some(100));
+        assert_eq!(window.granted - window.consumed, 100);
+    }
+
+    #[test]
     fn recv_window_grants_at_threshold() {
-        let mut window = RecvWindow::new(100, 50);
+        let mut window = RecvWindow::new(100, 500);
         assert!(window.receive(100));
         assert!(!window.receive(1));
         assert_eq!(window.consume(49), None);

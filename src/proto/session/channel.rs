@@ -100,6 +100,8 @@ pub(crate) struct InChannel {
     pub has_handle: bool,
     pub signal: Signal,
     pub opened_at: Instant,
+    /// When the application last read (for window auto-tuning).
+    pub last_read: Instant,
     pub frames_received: u64,
 }
 
@@ -116,6 +118,7 @@ impl InChannel {
             has_handle: false,
             signal,
             opened_at: now,
+            last_read: now,
             frames_received: 0,
         }
     }

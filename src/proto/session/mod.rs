@@ -44,8 +44,14 @@ pub struct SessionConfig {
     pub max_frame_size: u32,
     /// First grant for each incoming channel.
     pub initial_window: u32,
-    /// Consumed bytes that trigger a grant.
-    pub grant_threshold: u32,
+    /// Fraction of a channel's window, in thousandths, whose consumption triggers
+    /// a grant.
+    pub grant_threshold_permille: u32,
+    /// Largest window one incoming channel may grow to.
+    pub max_channel_window: u32,
+    /// Most bytes of window growth (beyond the initial windows) all incoming
+    /// channels together may have.
+    pub max_session_window_growth: u64,
     /// Largest DATA payload per frame this side sends.
     pub chunk_size: usize,
     /// Target bytes per `poll_transmit` batch.
@@ -141,6 +147,8 @@ pub struct Session {
     wakeups: Wakeups,
     events: Vec<Event>,
 
+    /// Window growth granted to incoming channels, beyond their initial windows.
+    window_growth: u64,
     heartbeat: Heartbeat,
     /// Outstanding `ping()` calls: timestamp → round trip once answered.
     user_pings: HashMap<u64, Option<Duration>>,
@@ -187,6 +195,7 @@ impl Session {
             timers,
             wakeups: Wakeups::default(),
             events: Vec::new(),
+            window_growth: 0,
             heartbeat: Heartbeat::new(config.heartbeat, now),
             user_pings: HashMap::new(),
             closing: false,
@@ -636,7 +645,7 @@ impl Session {
 
     /// Reads buffered bytes of an incoming channel into `out` and grants credits
     /// back at the threshold. `Ready(Ok(0))` is end of stream; `Pending` means wait.
-    pub fn read(&mut self, index: u32, out: &mut [u8]) -> Poll<Result<usize>> {
+    pub fn read(&mut self, index: u32, out: &mut [u8], now: Instant) -> Poll<Result<usize>> {
         let Some(channel) = self.incoming.get_mut(&index) else {
             return Poll::Ready(Err(self.error.clone().unwrap_or(Error::Closed)));
         };
@@ -644,7 +653,12 @@ impl Session {
             if out.is_empty() {
                 return Poll::Ready(Ok(0));
             }
+            let starved = channel.window.peer_starved();
             let n = channel.buffer.read(out, &mut self.pool);
+            let drained = channel.buffer.is_empty();
+            let budget = self.config.max_session_window_growth.saturating_sub(self.window_growth);
+            let change = tune_window(channel, starved && drained, self.config.max_channel_window, budget, now);
+            self.window_growth = self.window_growth.saturating_add_signed(change);
             let grant = channel.window.consume(n);
             if let (Some(credits), InState::Open) = (grant, channel.state) {
                 frame::put_ack(&mut self.urgent, index, credits, Some(channel.window.consumed));
@@ -684,6 +698,7 @@ impl Session {
             return;
         }
         let mut channel = self.incoming.remove(&index).expect("checked above");
+        self.window_growth -= u64::from(channel.window.window() - channel.window.initial());
         channel.buffer.clear(&mut self.pool);
         self.channel_closed(channel.id, index, Direction::Incoming, channel.failure);
     }
@@ -879,7 +894,7 @@ impl Session {
     /// Creates the record for an accepted INIT and queues its first ACK.
     fn admit(&mut self, index: u32, priority: u8, id: &str, now: Instant) {
         let id: Arc<str> = Arc::from(id);
-        let window = RecvWindow::new(self.config.initial_window, self.config.grant_threshold);
+        let window = RecvWindow::new(self.config.initial_window, self.config.grant_threshold_permille);
         frame::put_ack(&mut self.urgent, index, window.initial(), None);
         let signal = Signal::default();
         self.incoming.insert(index, InChannel::new(id.clone(), priority, window, signal, now));
@@ -889,6 +904,32 @@ impl Session {
         self.wakeups.accept = true;
         self.channel_opened(id, index, Direction::Incoming);
     }
+}
+
+/// A channel idle this long has its window reset to the initial one.
+const IDLE_WINDOW_RESET: Duration = Duration::from_secs(1);
+
+/// Window auto-tuning, applied as the application reads. When the writer had used
+/// every credit and the reader drained everything (`window_limited`), the window,
+/// not either application, limits the transfer: it doubles, within the channel's
+/// maximum and the session's growth `budget`. A channel read again after being idle
+/// starts over from the initial window, so idle channels do not keep large windows.
+/// Returns the change in the session's window growth.
+fn tune_window(channel: &mut InChannel, window_limited: bool, max: u32, budget: u64, now: Instant) -> i64 {
+    let window = channel.window.window();
+    let initial = channel.window.initial();
+    let idle = now.saturating_duration_since(channel.last_read) >= IDLE_WINDOW_RESET;
+    channel.last_read = now;
+    if idle && window > initial {
+        channel.window.resize(initial);
+        return -i64::from(window - initial);
+    }
+    if !window_limited || window >= max {
+        return 0;
+    }
+    let growth = u64::from(window.min(max - window)).min(budget) as u32;
+    channel.window.resize(window + growth);
+    i64::from(growth)
 }
 
 #[cfg(test)]

@@ -10,7 +10,9 @@ fn config(session_id: u64) -> SessionConfig {
         session_id,
         max_frame_size: frame::DEFAULT_MAX_FRAME_SIZE,
         initial_window: 1000,
-        grant_threshold: 500,
+        grant_threshold_permille: 500,
+        max_channel_window: 1000,
+        max_session_window_growth: 0,
         chunk_size: 100,
         write_batch_size: 1 << 20,
         handshake_timeout: Duration::from_secs(10),
@@ -79,7 +81,7 @@ use crate::proto::frame::FrameHeader;
 fn read_all(session: &mut Session, index: u32) -> Vec<u8> {
     let mut out = Vec::new();
     let mut buf = [0u8; 64];
-    while let Poll::Ready(Ok(n)) = session.read(index, &mut buf) {
+    while let Poll::Ready(Ok(n)) = session.read(index, &mut buf, Instant::now()) {
         if n == 0 {
             break;
         }
@@ -124,7 +126,7 @@ fn bytes_flow_with_credits_and_end_with_fin() {
     }
     p.a.finish(index, p.now);
     p.pump();
-    assert!(matches!(p.b.read(accepted, &mut [0; 8]), Poll::Ready(Ok(0))));
+    assert!(matches!(p.b.read(accepted, &mut [0; 8], p.now), Poll::Ready(Ok(0))));
     assert_eq!(received, data);
     let stats = p.b.incoming_stats(accepted, p.now).unwrap();
     assert_eq!(stats.bytes_received, 2500);
@@ -176,8 +178,8 @@ fn flow_control_violation_fails_only_the_channel() {
     assert_eq!(answer[0].0.kind, FrameType::Err);
     assert_eq!(frame::parse_err(&answer[0].1).unwrap().code, ErrorCode::FLOW_CONTROL_ERROR);
     let mut buf = [0u8; 64];
-    assert!(matches!(p.b.read(accepted, &mut buf), Poll::Ready(Ok(10))));
-    assert!(matches!(p.b.read(accepted, &mut buf), Poll::Ready(Err(Error::ProtocolViolation { .. }))));
+    assert!(matches!(p.b.read(accepted, &mut buf, p.now), Poll::Ready(Ok(10))));
+    assert!(matches!(p.b.read(accepted, &mut buf, p.now), Poll::Ready(Err(Error::ProtocolViolation { .. }))));
     assert!(!p.b.is_closed());
 }
 
