@@ -367,7 +367,9 @@ impl FrameTransit {
     }
 
     /// Closes the sending half (see [`FrameSender::close`]) and drops the receiving
-    /// half.
+    /// half, which tells the peer's sender to stop if it has not finished. For an
+    /// orderly end in both directions, [`split`](Self::split), close the sender and
+    /// receive until [`TransitError::Closed`].
     pub fn close(self) -> Result<(), TransitError> {
         self.sender.close()
     }

@@ -33,9 +33,10 @@ pub struct DuplexStream {
 
 impl DuplexStream {
     /// Opens channel `id` to the peer, then accepts the peer's channel `id`. The
-    /// peer calls `open` with the same id (in either order, on any thread), so both
-    /// get a stream to the other. Waits at most 30 seconds for each step; see
-    /// [`open_with`](Self::open_with).
+    /// peer calls `open` with the same id, in either order, so both get a stream to
+    /// the other. The call returns once the peer's channel arrived, so the two
+    /// sides must call it concurrently (two processes, or two threads of one);
+    /// it waits at most 30 seconds for each step; see [`open_with`](Self::open_with).
     ///
     /// Fails as [`Multiplexer::open_channel`] and
     /// [`Multiplexer::accept_channel_timeout`] do, for example with

@@ -272,7 +272,8 @@ impl<S: ?Sized, R> MessageTransit<S, R> {
 
     /// Closes the sending half (see [`MessageSender::close`]) and drops the
     /// receiving half, which tells the peer's sender to stop if it has not
-    /// finished.
+    /// finished. For an orderly end in both directions, [`split`](Self::split),
+    /// close the sender and receive until [`TransitError::Closed`].
     pub fn close(self) -> Result<(), TransitError> {
         self.sender.close()
     }
