@@ -391,3 +391,22 @@ fn opener_sees_refusals() {
         // the barrier of `run`).
     });
 }
+
+// ----- indices (section 2) -------------------------------------------------------------
+
+#[test]
+fn init_indices_may_have_gaps_up_to_the_highest() {
+    run(Default::default(), |mux, peer| {
+        for (index, id) in [(1, "one"), (10, "ten"), (0xFFFF_FFFE, "last")] {
+            peer.send_init(index, 128, id);
+            peer.expect(index, FrameType::Ack);
+            peer.send_data(index, id.as_bytes());
+            peer.send_fin(index);
+            let mut channel = mux.accept_channel(id).unwrap();
+            assert_eq!(channel.channel_index(), index);
+            let mut text = String::new();
+            channel.read_to_string(&mut text).unwrap();
+            assert_eq!(text, id);
+        }
+    });
+}

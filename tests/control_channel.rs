@@ -129,3 +129,27 @@ fn data_frames_respect_the_peers_max_frame_size() {
         assert_eq!(got, data);
     });
 }
+
+/// A peer that never sends HANDSHAKE is given up on after `handshake_timeout`.
+#[test]
+fn silent_peer_is_given_up_after_handshake_timeout() {
+    bounded(Duration::from_secs(30), || {
+        let options = MultiplexerOptions { handshake_timeout: Duration::from_millis(100), ..Default::default() };
+        let (mux, mut peer) = raw_memory_unshaken(options);
+        peer.expect_handshake();
+        let error = mux.wait_ready(TIMEOUT).unwrap_err();
+        assert!(matches!(error, netconduit::Error::Timeout(_)), "{error:?}");
+        // The transport is closed (after an ERROR TIMEOUT, if any).
+        loop {
+            match peer.next_event(TIMEOUT) {
+                Some(PeerEvent::Frame(frame)) => {
+                    let control = frame.control();
+                    assert!(matches!(control, Some(Control::Error { .. })), "{frame:?}")
+                }
+                Some(PeerEvent::Eof) | Some(PeerEvent::Failed(_)) => break,
+                None => panic!("the transport stayed open"),
+            }
+        }
+        assert!(mux.open_channel(ChannelOptions::new("x")).is_err());
+    });
+}
