@@ -135,7 +135,7 @@ fn many_timeouts_inside_a_large_message_lose_nothing() {
 
 /// A receiver that does not read keeps the sender's window shut; the send times out,
 /// keeps the rest, and a later send queues behind it. Once the receiver reads,
-/// `flush` delivers both, whole and in order.
+/// `flush` hands both to the channel, whole and in order.
 #[test]
 fn send_timeout_keeps_the_unsent_rest() {
     bounded(TIMEOUT, || {
@@ -159,6 +159,7 @@ fn send_timeout_keeps_the_unsent_rest() {
         tx.set_send_timeout(TIMEOUT);
         tx.flush().unwrap();
         assert_eq!(tx.pending(), 0);
+        tx.wait_sent().unwrap();
         tx.send(b"last").unwrap();
         tx.close().unwrap();
         let messages = reader.join().unwrap();

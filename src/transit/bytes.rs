@@ -92,12 +92,20 @@ impl FrameSender {
         self.write_pending()
     }
 
-    /// Sends the bytes left pending by a timeout, then waits until the channel
-    /// handed everything to the transport (see [`Write::flush`] on
-    /// [`WriteChannel`]).
+    /// Hands the bytes left pending by a timeout to the channel, waiting for the
+    /// peer's window as `send` does. Like [`Write::flush`] on [`WriteChannel`] it
+    /// does not wait for the transport: the channel's writer thread sends queued
+    /// bytes as soon as it can. See [`wait_sent`](Self::wait_sent) for that.
     pub fn flush(&mut self) -> Result<(), TransitError> {
         self.write_pending()?;
         self.channel.flush().map_err(TransitError::from_io)
+    }
+
+    /// [`flush`](Self::flush), then blocks until every byte was handed to the
+    /// transport ([`WriteChannel::wait_sent`]), at most the send timeout.
+    pub fn wait_sent(&mut self) -> Result<(), TransitError> {
+        self.flush()?;
+        self.channel.wait_sent().map_err(TransitError::from)
     }
 
     /// Bytes of earlier messages not yet handed to the channel (non-zero only after
@@ -329,6 +337,11 @@ impl FrameTransit {
     /// See [`FrameSender::flush`].
     pub fn flush(&mut self) -> Result<(), TransitError> {
         self.sender.flush()
+    }
+
+    /// See [`FrameSender::wait_sent`].
+    pub fn wait_sent(&mut self) -> Result<(), TransitError> {
+        self.sender.wait_sent()
     }
 
     /// See [`FrameReceiver::recv`].

@@ -111,7 +111,7 @@ impl TransitError {
 
     /// Sorts an IO error from a channel (or any reader or writer).
     ///
-    /// A channel call that reached its own deadline (`read`, `write` or `flush`
+    /// A channel call that reached its own deadline (`read`, `write` or `wait_sent`
     /// with [`Error::Timeout`](crate::Error::Timeout) inside) left the channel
     /// unchanged and becomes [`Timeout`](TransitError::Timeout); so does a plain
     /// `TimedOut` or `WouldBlock` error from another reader. Any other netconduit
@@ -121,11 +121,9 @@ impl TransitError {
     /// [`Io`](TransitError::Io).
     pub fn from_io(error: io::Error) -> TransitError {
         match crate::Error::from_io(&error) {
-            // The names the channel handles give their own deadlines.
-            Some(crate::Error::Timeout("read" | "write" | "flush")) => TransitError::Timeout,
             Some(_) => {
                 let inner = error.into_inner().expect("checked above");
-                TransitError::Channel(*inner.downcast::<crate::Error>().expect("checked above"))
+                TransitError::from(*inner.downcast::<crate::Error>().expect("checked above"))
             }
             None if matches!(error.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => {
                 TransitError::Timeout
@@ -152,9 +150,16 @@ impl TransitError {
     }
 }
 
+/// A channel call's own deadline becomes [`TransitError::Timeout`], any other
+/// netconduit error [`TransitError::Channel`] (see [`TransitError::from_io`]).
 impl From<crate::Error> for TransitError {
     fn from(error: crate::Error) -> TransitError {
-        TransitError::Channel(error)
+        match error {
+            // The names the channel handles give their own deadlines (the driver's
+            // `Error::Timeout` also ends sessions, as "goaway", "ping", ...).
+            crate::Error::Timeout("read" | "write" | "wait_sent") => TransitError::Timeout,
+            other => TransitError::Channel(other),
+        }
     }
 }
 
@@ -182,7 +187,7 @@ mod tests {
 
     #[test]
     fn only_a_call_deadline_is_a_retryable_timeout() {
-        for call in ["read", "write", "flush"] {
+        for call in ["read", "write", "wait_sent"] {
             assert!(matches!(TransitError::from_io(Error::Timeout(call).into()), TransitError::Timeout));
         }
         // A session that failed on a timeout is reported as TimedOut too, but is over.
@@ -190,6 +195,8 @@ mod tests {
             let error = TransitError::from_io(failed.into());
             assert!(matches!(error, TransitError::Channel(_)) && !error.is_recoverable(), "{error:?}");
         }
+        assert!(matches!(TransitError::from(Error::Timeout("write")), TransitError::Timeout));
+        assert!(matches!(TransitError::from(Error::Timeout("open_channel")), TransitError::Channel(_)));
         let reset = Error::ChannelReset { code: ErrorCode::CANCEL, message: String::new() };
         assert!(matches!(TransitError::from_io(reset.into()), TransitError::Channel(Error::ChannelReset { .. })));
         assert!(matches!(TransitError::from_io(io::ErrorKind::WouldBlock.into()), TransitError::Timeout));

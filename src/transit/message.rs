@@ -52,6 +52,11 @@ impl<S: ?Sized> MessageSender<S> {
         self.frames.flush()
     }
 
+    /// See [`FrameSender::wait_sent`].
+    pub fn wait_sent(&mut self) -> Result<(), TransitError> {
+        self.frames.wait_sent()
+    }
+
     /// See [`FrameSender::pending`].
     pub fn pending(&self) -> usize {
         self.frames.pending()
@@ -253,6 +258,11 @@ impl<S: ?Sized, R> MessageTransit<S, R> {
     /// See [`MessageSender::flush`].
     pub fn flush(&mut self) -> Result<(), TransitError> {
         self.sender.flush()
+    }
+
+    /// See [`MessageSender::wait_sent`].
+    pub fn wait_sent(&mut self) -> Result<(), TransitError> {
+        self.sender.wait_sent()
     }
 
     /// The sending half.
