@@ -33,8 +33,11 @@ use report::{RowDef, Results};
 struct Scenario {
     key: String,
     rows: Vec<RowDef>,
-    run: Box<dyn Fn(&dyn System, &Ctx) -> Outcome>,
+    run: Box<RunFn>,
 }
+
+/// Measures one system once in a scenario.
+type RunFn = dyn Fn(&dyn System, &Ctx) -> Outcome;
 
 impl Scenario {
     fn new(key: impl Into<String>, rows: Vec<RowDef>, run: impl Fn(&dyn System, &Ctx) -> Outcome + 'static) -> Self {

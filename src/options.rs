@@ -160,6 +160,13 @@ pub struct ChannelOptions {
     pub send_timeout: Duration,
     /// How long `open_channel` waits for the peer's ACK or ERR (default 30 s).
     pub open_timeout: Duration,
+    /// Whether `open_channel` waits for the peer's ACK (default `true`). With
+    /// `false` (a pipelined open) it returns as soon as INIT is queued: the first
+    /// writes (up to one frame chunk) are held until the peer's first grant, and a
+    /// refusal shows up as the error of a later `write` or `close`. This saves a
+    /// round trip per channel. Once 256 opens are unanswered, further opens wait
+    /// for their ACK all the same.
+    pub wait_for_ack: bool,
 }
 
 impl ChannelOptions {
@@ -170,6 +177,7 @@ impl ChannelOptions {
             priority: Priority::NORMAL,
             send_timeout: Duration::from_secs(30),
             open_timeout: Duration::from_secs(30),
+            wait_for_ack: true,
         }
     }
 
@@ -182,6 +190,12 @@ impl ChannelOptions {
     /// Sets the send timeout.
     pub fn send_timeout(mut self, timeout: Duration) -> Self {
         self.send_timeout = timeout;
+        self
+    }
+
+    /// Sets whether `open_channel` waits for the peer's ACK (see the field).
+    pub fn wait_for_ack(mut self, wait: bool) -> Self {
+        self.wait_for_ack = wait;
         self
     }
 

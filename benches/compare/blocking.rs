@@ -37,8 +37,14 @@ pub trait BlockingSystem: Send + Sync + 'static {
     /// open at once (raise limits beyond the defaults only when that needs it).
     /// Implementations build each side's link on a thread pinned to that side
     /// (`Placement::spawn`) so the link's own threads inherit the CPU.
-    fn pair(&self, pl: &Placement, channels: usize) -> io::Result<(Arc<Self::Link>, Arc<Self::Link>)>;
+    fn pair(&self, pl: &Placement, channels: usize) -> io::Result<LinkPair<Self::Link>>;
 }
+
+/// Side A's and side B's link.
+pub type LinkPair<L> = (Arc<L>, Arc<L>);
+
+/// Writers in tag order, and readers with their tags in acceptance order.
+type Established<L> = (Vec<<L as Link>::Writer>, Vec<(u8, <L as Link>::Reader)>);
 
 /// Adapts any `BlockingSystem` to the harness' `System`.
 pub struct Blocking<S>(pub S);
@@ -58,7 +64,7 @@ fn establish<L: Link>(
     opener: &Arc<L>,
     accepter: &Arc<L>,
     tags: &[(u8, Prio)],
-) -> io::Result<(Vec<L::Writer>, Vec<(u8, L::Reader)>)> {
+) -> io::Result<Established<L>> {
     let n = tags.len();
     let accepter = accepter.clone();
     let other = match opener_side {

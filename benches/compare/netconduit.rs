@@ -30,7 +30,7 @@ pub struct NcLink {
 
 impl Drop for NcLink {
     fn drop(&mut self) {
-        let _ = self.mux.close();
+        self.mux.close();
     }
 }
 
@@ -63,8 +63,11 @@ impl Link for NcLink {
             Prio::Low => Priority::LOW,
             Prio::Normal => Priority::NORMAL,
         };
+        // Pipelined open, like a yamux stream open: no round trip before the first
+        // write (bytes wait for the peer's grant). Set-up is untimed elsewhere; it
+        // matters for churn.
         self.mux
-            .open_channel(ChannelOptions::new(id).priority(priority))
+            .open_channel(ChannelOptions::new(id).priority(priority).wait_for_ack(false))
             .map_err(to_io)
     }
 

@@ -28,6 +28,9 @@ use std::task::Poll;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+/// Pipelined opens beyond this many unanswered INITs wait for their ACK.
+const MAX_UNACKED_OPENS: usize = 256;
+
 /// One side of a netconduit session over a byte stream.
 ///
 /// A cheap, cloneable, `Send + Sync` handle: clones share one session, so many
@@ -199,7 +202,9 @@ impl Multiplexer {
     }
 
     /// Opens a channel and waits for the peer to accept it (its ACK) or refuse it
-    /// (its ERR), at most `options.open_timeout`.
+    /// (its ERR), at most `options.open_timeout`. With
+    /// [`ChannelOptions::wait_for_ack`] off it returns at once instead (a pipelined
+    /// open).
     ///
     /// Fails with [`Error::Refused`] (REFUSED, CHANNEL_EXISTS, ...), with
     /// [`Error::ChannelIdInUse`] if this side already has the id open, with
@@ -213,19 +218,23 @@ impl Multiplexer {
         let mut session = shared.lock();
         let index = session.open(&options.id, options.priority.0, signal.clone(), Instant::now())?;
         shared.writer_cv.notify_one();
-        loop {
-            match session.poll_open(index) {
-                Poll::Ready(Ok(())) => break,
-                Poll::Ready(Err(error)) => {
-                    session.finish(index, Instant::now());
-                    shared.finish(session);
-                    return Err(error);
-                }
-                Poll::Pending => {
-                    if signal.wait_until(&mut session, deadline).timed_out() {
+        // A pipelined open still waits once too many opens are unanswered, so an
+        // opener cannot run arbitrarily far ahead of the peer.
+        if options.wait_for_ack || session.unacked_opens() > MAX_UNACKED_OPENS {
+            loop {
+                match session.poll_open(index) {
+                    Poll::Ready(Ok(())) => break,
+                    Poll::Ready(Err(error)) => {
                         session.finish(index, Instant::now());
                         shared.finish(session);
-                        return Err(Error::Timeout("open_channel"));
+                        return Err(error);
+                    }
+                    Poll::Pending => {
+                        if signal.wait_until(&mut session, deadline).timed_out() {
+                            session.finish(index, Instant::now());
+                            shared.finish(session);
+                            return Err(Error::Timeout("open_channel"));
+                        }
                     }
                 }
             }

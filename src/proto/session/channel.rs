@@ -28,6 +28,9 @@ pub(crate) struct OutChannel {
     pub state: OutState,
     pub credit: SendCredit,
     pub queue: SendQueue,
+    /// Bytes written before the peer's first grant (pipelined open), not yet
+    /// framed: no DATA may be sent before credits arrive.
+    pub pre_ack: Vec<u8>,
     /// In the scheduler now.
     pub scheduled: bool,
     /// FIN is queued (or written); nothing may follow.
@@ -47,6 +50,7 @@ impl OutChannel {
             state: OutState::Opening,
             credit: SendCredit::default(),
             queue: SendQueue::default(),
+            pre_ack: Vec::new(),
             scheduled: false,
             fin_queued: false,
             has_handle: true,
@@ -58,7 +62,7 @@ impl OutChannel {
 
     /// True when the record is no longer needed: no handle, nothing left to send.
     pub fn is_retired(&self) -> bool {
-        !self.has_handle && self.queue.is_empty() && !self.scheduled
+        !self.has_handle && self.queue.is_empty() && !self.scheduled && self.pre_ack.is_empty()
     }
 
     pub fn stats(&self, now: Instant) -> ChannelStats {

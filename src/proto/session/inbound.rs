@@ -257,14 +257,13 @@ impl Inbound<'_> {
         channel.signal.notify_all();
         if matches!(channel.state, OutState::Opening) {
             channel.state = OutState::Open;
+            s.unacked_opens -= 1;
             let id = channel.id.clone();
-            let abandoned = !channel.has_handle;
             s.channel_opened(id, index, Direction::Outgoing);
-            if abandoned {
-                // The opener gave up waiting: finish the channel the peer now has.
-                s.queue_fin(index);
-            }
         }
+        // Bytes written before the first grant go out now, and the FIN of a channel
+        // whose handle was closed meanwhile (or whose opener gave up waiting).
+        s.release_pre_ack(index);
         Ok(())
     }
 
@@ -278,13 +277,17 @@ impl Inbound<'_> {
         let (error, send_fin) = match channel.state {
             OutState::Failed(_) => return Ok(()),
             // An answer to INIT: the peer never opened the channel, so no FIN.
-            OutState::Opening => (Error::Refused { code, message }, false),
+            OutState::Opening => {
+                s.unacked_opens -= 1;
+                (Error::Refused { code, message }, false)
+            }
             // The peer forgot the channel (UNKNOWN_CHANNEL) or expects our FIN.
             OutState::Open => (Error::ChannelReset { code, message }, code != ErrorCode::UNKNOWN_CHANNEL),
         };
         channel.state = OutState::Failed(error);
         // Unsent bytes are dropped; a FIN already queued is queued again below.
         channel.queue.clear(&mut s.pool);
+        channel.pre_ack = Vec::new();
         channel.fin_queued = false;
         channel.signal.notify_all();
         if s.outgoing_ids.get(&channel.id) == Some(&index) {

@@ -125,6 +125,8 @@ pub struct Session {
     outgoing: HashMap<u32, OutChannel>,
     outgoing_ids: HashMap<Arc<str>, u32>,
     next_index: u32,
+    /// Outgoing channels whose INIT the peer has not answered yet.
+    unacked_opens: usize,
     /// Channels whose INIT is not written yet, in index order.
     pending_inits: VecDeque<u32>,
     /// Ids whose previous channel's FIN is queued but not yet handed out: an INIT
@@ -180,6 +182,7 @@ impl Session {
             outgoing: HashMap::new(),
             outgoing_ids: HashMap::new(),
             next_index: 1,
+            unacked_opens: 0,
             pending_inits: VecDeque::new(),
             finishing_ids: HashMap::new(),
             incoming: HashMap::new(),
@@ -449,6 +452,7 @@ impl Session {
         let id: Arc<str> = Arc::from(id);
         self.outgoing_ids.insert(id.clone(), index);
         self.outgoing.insert(index, OutChannel::new(id, priority, signal, now));
+        self.unacked_opens += 1;
         self.pending_inits.push_back(index);
         self.write_pending_inits();
         Ok(index)
@@ -504,24 +508,44 @@ impl Session {
 
     /// Queues as much of `data` as the channel's credits allow, encoded as frames.
     /// `Pending` means no credits: wait on the channel's signal.
+    ///
+    /// Before the peer's first grant (a pipelined open), up to one chunk is held
+    /// back unframed and sent once credits arrive.
     pub fn write(&mut self, index: u32, data: &[u8]) -> Poll<Result<usize>> {
-        let max_frame = self.config.chunk_size.min(self.peer_max_frame as usize);
-        let chunk = self.config.chunk_size;
+        let pre_ack_limit = self.config.chunk_size;
         let Some(channel) = self.outgoing.get_mut(&index) else {
             return Poll::Ready(Err(self.error.clone().unwrap_or(Error::Closed)));
         };
-        match &channel.state {
-            OutState::Failed(error) => return Poll::Ready(Err(error.clone())),
-            OutState::Opening => return Poll::Pending,
-            OutState::Open => {}
+        if let OutState::Failed(error) = &channel.state {
+            return Poll::Ready(Err(error.clone()));
         }
         debug_assert!(!channel.fin_queued, "no write after finish");
         if data.is_empty() {
             return Poll::Ready(Ok(0));
         }
+        if matches!(channel.state, OutState::Opening) || !channel.pre_ack.is_empty() {
+            let n = pre_ack_limit.saturating_sub(channel.pre_ack.len()).min(data.len());
+            if n == 0 {
+                return Poll::Pending;
+            }
+            channel.pre_ack.extend_from_slice(&data[..n]);
+            return Poll::Ready(Ok(n));
+        }
+        match self.enqueue_data(index, data) {
+            0 => Poll::Pending,
+            n => Poll::Ready(Ok(n)),
+        }
+    }
+
+    /// Frames as much of `data` as the credits of open channel `index` allow,
+    /// queues it and schedules the channel. Returns the bytes taken.
+    fn enqueue_data(&mut self, index: u32, data: &[u8]) -> usize {
+        let max_frame = self.config.chunk_size.min(self.peer_max_frame as usize);
+        let chunk = self.config.chunk_size;
+        let channel = self.outgoing.get_mut(&index).expect("caller checked");
         let n = (channel.credit.available().min(data.len() as u64)) as usize;
         if n == 0 {
-            return Poll::Pending;
+            return 0;
         }
         channel.queue.push_data(index, &data[..n], max_frame, chunk, &mut self.pool);
         channel.credit.spend(n as u64);
@@ -530,7 +554,34 @@ impl Session {
             channel.scheduled = true;
             self.scheduler.push(channel.priority, index);
         }
-        Poll::Ready(Ok(n))
+        n
+    }
+
+    /// After a grant: sends what was written before the first grant, as far as
+    /// credits allow, and the FIN of a channel already finished by its handle.
+    fn release_pre_ack(&mut self, index: u32) {
+        let Some(channel) = self.outgoing.get_mut(&index) else { return };
+        if !matches!(channel.state, OutState::Open) {
+            return;
+        }
+        if !channel.pre_ack.is_empty() {
+            let held = std::mem::take(&mut channel.pre_ack);
+            let sent = self.enqueue_data(index, &held);
+            let channel = self.outgoing.get_mut(&index).expect("still there");
+            channel.pre_ack = held;
+            channel.pre_ack.drain(..sent);
+            channel.signal.notify_all();
+        }
+        let channel = self.outgoing.get(&index).expect("still there");
+        if channel.pre_ack.is_empty() && !channel.has_handle && !channel.fin_queued {
+            // Finished by its handle before the grant: the FIN follows the bytes.
+            self.queue_fin(index);
+        }
+    }
+
+    /// Outgoing channels whose INIT the peer has not answered yet.
+    pub fn unacked_opens(&self) -> usize {
+        self.unacked_opens
     }
 
     /// `Ready` once every frame queued on an outgoing channel was handed to the
@@ -538,7 +589,7 @@ impl Session {
     pub fn poll_flushed(&self, index: u32) -> Poll<Result<()>> {
         match self.outgoing.get(&index) {
             Some(OutChannel { state: OutState::Failed(error), .. }) => Poll::Ready(Err(error.clone())),
-            Some(channel) if channel.scheduled => Poll::Pending,
+            Some(channel) if channel.scheduled || !channel.pre_ack.is_empty() => Poll::Pending,
             Some(_) => Poll::Ready(Ok(())),
             None => Poll::Ready(Err(self.error.clone().unwrap_or(Error::Closed))),
         }
@@ -556,7 +607,8 @@ impl Session {
         let Some(channel) = self.outgoing.get_mut(&index) else { return };
         channel.has_handle = false;
         let needs_fin = match &channel.state {
-            OutState::Open => !channel.fin_queued,
+            // Bytes held for the first grant go first; `release_pre_ack` sends the FIN.
+            OutState::Open => !channel.fin_queued && channel.pre_ack.is_empty(),
             // The grant may still come: FIN is queued when it does.
             OutState::Opening => false,
             OutState::Failed(_) => false,
@@ -836,6 +888,7 @@ impl Session {
             CloseKind::Flush | CloseKind::Graceful => self.timers.set(Timer::Linger, now + self.config.linger),
         }
         self.scheduler.clear();
+        self.unacked_opens = 0;
         self.pending_inits.clear();
         self.finishing_ids.clear();
         if kind != CloseKind::Graceful {
@@ -847,6 +900,7 @@ impl Session {
         }
         for channel in self.outgoing.values_mut() {
             channel.queue.clear(&mut self.pool);
+            channel.pre_ack = Vec::new();
             channel.scheduled = false;
             if !channel.fin_queued || matches!(channel.state, OutState::Opening) {
                 channel.state = OutState::Failed(error.clone());

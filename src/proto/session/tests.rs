@@ -233,3 +233,34 @@ fn goaway_refuses_new_channels_both_ways() {
     assert!(matches!(p.a.open("late", 0, Signal::default(), p.now), Err(Error::GoingAway { .. })));
     assert!(matches!(p.b.open("late", 0, Signal::default(), p.now), Err(Error::GoingAway { .. })));
 }
+
+#[test]
+fn pipelined_open_holds_bytes_until_the_first_grant() {
+    let mut p = Pair::new();
+    let index = p.a.open("fast", 128, Signal::default(), p.now).unwrap();
+    // Written and finished before the peer answered INIT.
+    assert!(matches!(p.a.write(index, b"early bytes"), Poll::Ready(Ok(11))));
+    p.a.finish(index, p.now);
+    let first = frames(&transmit(&mut p.a));
+    assert_eq!(first.len(), 1, "only INIT may leave before the grant: {first:?}");
+    assert_eq!(first[0].0.kind, FrameType::Init);
+    let wire: Vec<u8> = first.iter().flat_map(|(h, b)| [h.to_bytes().to_vec(), b.clone()].concat()).collect();
+    p.b.handle_input(&wire, p.now);
+    let ack = transmit(&mut p.b);
+    p.a.handle_input(&ack, p.now);
+    let after = frames(&transmit(&mut p.a));
+    let kinds: Vec<FrameType> = after.iter().map(|(h, _)| h.kind).collect();
+    assert_eq!(kinds, [FrameType::Data, FrameType::Fin]);
+    assert_eq!(after[0].1, b"early bytes");
+}
+
+#[test]
+fn pipelined_open_holds_at_most_one_chunk() {
+    let mut p = Pair::new();
+    let index = p.a.open("fast", 128, Signal::default(), p.now).unwrap();
+    let data = vec![7u8; 500];
+    assert!(matches!(p.a.write(index, &data), Poll::Ready(Ok(100)))); // chunk_size is 100
+    assert!(p.a.write(index, &data).is_pending());
+    p.pump();
+    assert!(matches!(p.a.write(index, &data), Poll::Ready(Ok(n)) if n > 0));
+}
