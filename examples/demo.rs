@@ -1,5 +1,6 @@
 //! The main demo: two multiplexers over TCP loopback exchange data on several
-//! channels at different priorities, check every byte, and print statistics.
+//! channels at different priorities, check every byte, talk through the transits
+//! (typed JSON messages and a duplex stream), and print statistics.
 //!
 //! ```text
 //! cargo run --release --example demo
@@ -61,6 +62,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let total: usize = CHANNELS.iter().map(|c| c.2).sum();
     println!("all channels verified: {} MiB in {elapsed:.2?}", total / (1024 * 1024));
 
+    #[cfg(feature = "json")]
+    transits(&client, &server)?;
+
     let rtt = client.ping(Duration::from_secs(5))?;
     println!("ping: round trip {rtt:.2?}");
     for (name, mux) in [("client", &client), ("server", &server)] {
@@ -90,6 +94,58 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("graceful close took {:.2?}; client {}", closing.elapsed(), describe(client.error()));
     server.close();
     println!("server {}", describe(server.error()));
+    Ok(())
+}
+
+/// The transits, each opened from both sides by one name: typed requests and
+/// answers over a `MessageTransit`, then an echo over a `DuplexStream` that the
+/// client half-closes.
+#[cfg(feature = "json")]
+fn transits(client: &Multiplexer, server: &Multiplexer) -> Result<(), Box<dyn std::error::Error>> {
+    use netconduit::transit::{MessageTransit, TransitError};
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Serialize, Deserialize)]
+    struct Samples(Vec<f64>);
+    #[derive(Serialize, Deserialize)]
+    struct Summary {
+        count: usize,
+        mean: f64,
+    }
+
+    let server_side = server.clone();
+    let service = thread::spawn(move || -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let mut rpc: MessageTransit<Summary, Samples> = server_side.open_message_transit("stats")?;
+        loop {
+            let Samples(samples) = match rpc.recv() {
+                Ok(request) => request,
+                Err(TransitError::Closed) => break, // the client is done
+                Err(error) => return Err(error.into()),
+            };
+            rpc.send(&Summary { count: samples.len(), mean: samples.iter().sum::<f64>() / samples.len() as f64 })?;
+        }
+        let mut echo = server_side.open_duplex("echo")?;
+        let mut text = Vec::new();
+        echo.read_to_end(&mut text)?; // until the client's half-close
+        echo.write_all(&text.to_ascii_uppercase())?;
+        Ok(())
+    });
+
+    let mut rpc: MessageTransit<Samples, Summary> = client.open_message_transit("stats")?;
+    for samples in [vec![1.0, 2.0, 4.5], (1..=1000).map(f64::from).collect()] {
+        rpc.send(&Samples(samples))?;
+        let Summary { count, mean } = rpc.recv()?;
+        println!("message transit: {count} samples, mean {mean:.2}");
+    }
+    rpc.close()?;
+
+    let mut echo = client.open_duplex("echo")?;
+    echo.write_all(b"shout this back")?;
+    echo.shutdown_write()?;
+    let mut reply = String::new();
+    echo.read_to_string(&mut reply)?;
+    println!("duplex stream: {reply}");
+    service.join().expect("service thread").map_err(|error| error.to_string())?;
     Ok(())
 }
 
