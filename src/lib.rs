@@ -11,7 +11,7 @@ pub mod stats;
 pub mod transit;
 pub mod transport;
 
-pub use driver::{ChannelInfo, Incoming, Multiplexer, ReadChannel, WriteChannel};
+pub use driver::{ChannelInfo, Incoming, Multiplexer, ReadChannel, WeakMultiplexer, WriteChannel};
 pub use error::{Error, Result};
 pub use event::{Direction, Event};
 pub use options::{ChannelOptions, MultiplexerOptions, Priority};

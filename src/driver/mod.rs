@@ -63,6 +63,21 @@ pub struct Multiplexer {
     inner: Arc<Inner>,
 }
 
+/// A handle that does not keep the session alive, for event callbacks and other
+/// observers: [`upgrade`](WeakMultiplexer::upgrade) gives a `Multiplexer` while one
+/// still exists.
+#[derive(Clone, Debug)]
+pub struct WeakMultiplexer {
+    inner: std::sync::Weak<Inner>,
+}
+
+impl WeakMultiplexer {
+    /// The multiplexer, unless every strong handle was dropped.
+    pub fn upgrade(&self) -> Option<Multiplexer> {
+        self.inner.upgrade().map(|inner| Multiplexer { inner })
+    }
+}
+
 /// Owns the threads; dropped with the last `Multiplexer` handle.
 struct Inner {
     shared: Arc<Shared>,
@@ -194,6 +209,11 @@ impl Multiplexer {
                 return Err(Error::Timeout("handshake"));
             }
         }
+    }
+
+    /// A handle that does not keep the session alive.
+    pub fn downgrade(&self) -> WeakMultiplexer {
+        WeakMultiplexer { inner: Arc::downgrade(&self.inner) }
     }
 
     /// True once the handshake completed and until the session ends.
@@ -355,8 +375,15 @@ impl Multiplexer {
 
     /// Calls `callback` for every event from now on. Callbacks run on the thread
     /// that caused the event, one at a time and in order, after the session lock was
-    /// released: they may call into the multiplexer, but should be short, since the
-    /// reader thread may be the one running them.
+    /// released: they may call into the multiplexer without deadlock (events they
+    /// raise are delivered after they return).
+    ///
+    /// Keep them short and never let them *wait* on the peer — `open_channel`
+    /// waiting for an ACK, reading a channel, `ping`, `close` — since the reader
+    /// thread may be the one running them, and it is the thread that would deliver
+    /// the answer. A callback that needs the multiplexer should capture a
+    /// [`WeakMultiplexer`] (see [`downgrade`](Self::downgrade)): a captured
+    /// `Multiplexer` keeps the session alive after every other handle is dropped.
     pub fn on_event(&self, callback: impl Fn(&Event) + Send + Sync + 'static) {
         self.shared().events.add_callback(Arc::new(callback));
     }
