@@ -9,8 +9,10 @@
 //! Prints exactly one line `listening on IP:PORT` once bound. Every connection is
 //! one session on its own threads; a broken or hostile connection ends only itself.
 
-use netconduit::{ChannelOptions, Multiplexer, MultiplexerOptions, ReadChannel};
-use std::io::{self, Read, Write};
+mod common;
+
+use netconduit::{transport::tcp, MultiplexerOptions};
+use std::io::{self, Write};
 use std::net::{TcpListener, TcpStream};
 use std::thread;
 
@@ -52,42 +54,6 @@ fn parse_listen_arg() -> Option<String> {
 
 /// Runs one session until the peer goes away, echoing each channel on a thread.
 fn serve_connection(stream: TcpStream) -> netconduit::Result<()> {
-    stream.set_nodelay(true).map_err(netconduit::Error::from_transport)?;
-    let reader = stream.try_clone().map_err(netconduit::Error::from_transport)?;
-    let mux = Multiplexer::new(reader, stream, MultiplexerOptions::default())?;
-    let mut workers = Vec::new();
-    for inbound in mux.incoming() {
-        let mux = mux.clone();
-        workers.push(thread::spawn(move || echo_channel(&mux, inbound)));
-    }
-    for worker in workers {
-        let _ = worker.join();
-    }
-    // No more channels can come (GOAWAY or the session ended): let the last echoes
-    // and FINs reach the peer before the transport closes.
-    mux.close();
-    Err(mux.error().unwrap_or(netconduit::Error::Closed))
-}
-
-/// Echoes one channel. If the peer cancels the echo channel, stops writing and
-/// finishes it, still draining the inbound channel to its end.
-fn echo_channel(mux: &Multiplexer, mut inbound: ReadChannel) {
-    let options = ChannelOptions::new(inbound.channel_id()).priority(inbound.priority());
-    let mut outbound = mux.open_channel(options).ok();
-    let mut buffer = vec![0u8; 64 * 1024];
-    loop {
-        let n = match inbound.read(&mut buffer) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        if let Some(channel) = outbound.as_mut() {
-            if channel.write_all(&buffer[..n]).is_err() {
-                // Cancelled by the peer (or the session failed): stop writing there.
-                outbound.take();
-            }
-        }
-    }
-    if let Some(channel) = outbound {
-        let _ = channel.close();
-    }
+    let mux = tcp::multiplexer(stream, MultiplexerOptions::default())?;
+    Err(common::serve(&mux))
 }

@@ -13,18 +13,20 @@
 //!   ([`io::ErrorKind::InvalidData`]); pings are answered with pongs; a Close frame is answered
 //!   and then reads return `Ok(0)`.
 //!
-//! With the multiplexer, hand it the two halves and the shutdown handle, which unblocks its
-//! reader thread when the session ends:
+//! For a multiplexer, [`connect`] (client) and [`accept`] (server, on an accepted `TcpStream`)
+//! do everything and return it ready, its handshake done; [`multiplexer`] starts one over halves
+//! you made yourself:
 //!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use netconduit::transport::websocket::connect_stream;
-//! use netconduit::{Multiplexer, MultiplexerOptions};
+//! use netconduit::transport::websocket::{self, connect_stream};
+//! use netconduit::MultiplexerOptions;
 //!
+//! let mux = websocket::connect("ws://127.0.0.1:9000/conduit", MultiplexerOptions::default())?;
+//! // the same, by hand: `Multiplexer::new` recognises the `WsWriter` and shuts the WebSocket
+//! // down when the session ends, which unblocks its reader thread
 //! let (reader, writer) = connect_stream("ws://127.0.0.1:9000/conduit")?;
-//! let shutdown = writer.shutdown_handle();
-//! let options = MultiplexerOptions::default();
-//! let mux = Multiplexer::with_shutdown(reader, writer, move || drop(shutdown.shutdown()), options)?;
+//! let mux = netconduit::Multiplexer::new(reader, writer, MultiplexerOptions::default())?;
 //! # Ok(()) }
 //! ```
 //!
@@ -121,11 +123,13 @@
 //! text, 1007, 1009) when it can, and keeps failing; the connection should be dropped.
 
 mod reader;
+mod ready;
 mod wire;
 mod writer;
 
 use reader::ReadState;
 pub use reader::WsReader;
+pub use ready::{accept, connect, multiplexer};
 pub use writer::{WsShutdown, WsWriter};
 
 use std::collections::hash_map::RandomState;
@@ -139,6 +143,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use tungstenite::client::IntoClientRequest;
 use tungstenite::error::ProtocolError;
+use tungstenite::handshake::client::Request;
 use tungstenite::handshake::{HandshakeError, HandshakeRole};
 use tungstenite::protocol::frame::FrameSocket;
 use tungstenite::protocol::Role;
@@ -212,6 +217,13 @@ pub fn connect_stream_with_config<R: IntoClientRequest>(
     config: &WsConfig,
 ) -> io::Result<(WsReader, WsWriter)> {
     let request = request.into_client_request().map_err(|e| tungstenite_error(e, "invalid WebSocket request"))?;
+    let tcp = TcpStream::connect(plain_endpoint(&request)?)?;
+    client_stream(request, tcp, config)
+}
+
+/// Host and port a `ws://` request connects to; `wss://` fails with
+/// [`io::ErrorKind::Unsupported`].
+fn plain_endpoint(request: &Request) -> io::Result<(&str, u16)> {
     let uri = request.uri();
     match tungstenite::client::uri_mode(uri).map_err(|e| tungstenite_error(e, "invalid URL"))? {
         Mode::Plain => {}
@@ -224,8 +236,7 @@ pub fn connect_stream_with_config<R: IntoClientRequest>(
     }
     let host = uri.host().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "WebSocket URL has no host"))?;
     let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
-    let tcp = TcpStream::connect((host, uri.port_u16().unwrap_or(80)))?;
-    client_stream(request, tcp, config)
+    Ok((host, uri.port_u16().unwrap_or(80)))
 }
 
 /// Performs the client handshake over an already connected `tcp` stream; `TCP_NODELAY` is set.
