@@ -62,7 +62,7 @@ pub struct MultiplexerOptions {
     pub frame_chunk_size: usize,
     /// Most bytes the writer thread hands the transport in one write (default 256 KiB).
     pub write_batch_size: usize,
-    /// Size of the reader thread's read buffer (default 256 KiB).
+    /// Size of the reader thread's read buffer (default 64 KiB).
     pub read_buffer_size: usize,
     /// How long to wait for the peer's HANDSHAKE (default 10 s).
     pub handshake_timeout: Duration,
@@ -99,7 +99,7 @@ impl Default for MultiplexerOptions {
             max_session_window_growth: 256 * 1024 * 1024,
             frame_chunk_size: 16 * 1024,
             write_batch_size: 256 * 1024,
-            read_buffer_size: 256 * 1024,
+            read_buffer_size: 64 * 1024,
             handshake_timeout: Duration::from_secs(10),
             max_incoming_channels: 4096,
             max_pending_accepts: 1024,
