@@ -5,7 +5,20 @@
 //! ```text
 //! cargo run --release --example demo
 //! ```
+//!
+//! Or one side per process (or machine): a listener echoes every channel back, and
+//! the demo runs against it (`ws://` needs `--features websocket`).
+//!
+//! ```text
+//! cargo run --release --example demo -- --listen tcp://0.0.0.0:7000
+//! cargo run --release --example demo -- --connect tcp://HOST:7000
+//! cargo run --release --features websocket --example demo -- --listen ws://0.0.0.0:8080
+//! cargo run --release --features websocket --example demo -- --connect ws://HOST:8080/conduit
+//! ```
 
+mod common; // the echo service, shared with echo_server and stdio_peer
+
+use netconduit::transport::tcp;
 use netconduit::{ChannelOptions, Multiplexer, MultiplexerOptions, Priority};
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -20,9 +33,20 @@ const CHANNELS: [(&str, Priority, usize); 4] = [
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (client, server) = connect_pair()?;
+    let mode = Mode::from_args()?;
+    let (client, server) = match &mode {
+        Mode::Local => connect_pair()?,
+        Mode::Listen(url) => return listen(url),
+        // The far side echoes every channel: this side accepts the echoes itself.
+        Mode::Connect(url) => connect(url).map(|mux| (mux.clone(), mux))?,
+    };
+    let remote = matches!(mode, Mode::Connect(_));
     client.wait_ready(Duration::from_secs(5))?;
-    println!("connected: client session {:016x}, server session {:016x}", client.session_id(), server.session_id());
+    println!(
+        "connected: client session {:016x}, server session {:016x}",
+        client.session_id(),
+        client.peer_session_id().unwrap_or_default()
+    );
 
     let started = Instant::now();
     let senders: Vec<_> = CHANNELS
@@ -63,11 +87,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("all channels verified: {} MiB in {elapsed:.2?}", total / (1024 * 1024));
 
     #[cfg(feature = "json")]
-    transits(&client, &server)?;
+    if !remote {
+        transits(&client, &server)?; // the echo service does not speak them
+    }
 
     let rtt = client.ping(Duration::from_secs(5))?;
     println!("ping: round trip {rtt:.2?}");
-    for (name, mux) in [("client", &client), ("server", &server)] {
+    let sides = if remote { vec![("client", &client)] } else { vec![("client", &client), ("server", &server)] };
+    for (name, mux) in sides {
         let stats = mux.stats();
         println!(
             "{name}: sent {} B, received {} B, channels opened {}, closed {}, open now {}, uptime {:.2?}",
@@ -92,9 +119,102 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let closing = Instant::now();
     client.close();
     println!("graceful close took {:.2?}; client {}", closing.elapsed(), describe(client.error()));
-    server.close();
-    println!("server {}", describe(server.error()));
+    if !remote {
+        server.close();
+        println!("server {}", describe(server.error()));
+    }
     Ok(())
+}
+
+/// Both sides in this process, or one side of a demo across processes.
+enum Mode {
+    Local,
+    /// Serve every peer, echoing each channel on this side's channel of the same id.
+    Listen(String),
+    /// Run the demo against a listener.
+    Connect(String),
+}
+
+const USAGE: &str = "usage: demo [--listen URL | --connect URL], URL = tcp://HOST:PORT or ws://HOST:PORT[/PATH]";
+
+impl Mode {
+    fn from_args() -> Result<Mode, &'static str> {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+            [] => Ok(Mode::Local),
+            ["--listen", url] => Ok(Mode::Listen(url.to_owned())),
+            ["--connect", url] => Ok(Mode::Connect(url.to_owned())),
+            _ => Err(USAGE),
+        }
+    }
+}
+
+fn demo_options() -> MultiplexerOptions {
+    // A quick heartbeat so the demo shows measured round trips.
+    MultiplexerOptions { ping_interval: Some(Duration::from_millis(100)), ..Default::default() }
+}
+
+/// Connects to a listening demo; returns once the handshake is done.
+fn connect(url: &str) -> Result<Multiplexer, Box<dyn std::error::Error>> {
+    if let Some(addr) = url.strip_prefix("tcp://") {
+        Ok(tcp::connect(addr, demo_options())?)
+    } else if url.starts_with("ws://") {
+        Ok(websocket_connect(url)?)
+    } else {
+        Err(USAGE.into())
+    }
+}
+
+/// Accepts peers until killed, each on its own thread, echoing their channels.
+fn listen(url: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let (websocket, addr) = match (url.strip_prefix("tcp://"), url.strip_prefix("ws://")) {
+        (Some(addr), _) => (false, addr),
+        (_, Some(rest)) => (true, rest.split('/').next().unwrap_or(rest)), // any path
+        _ => return Err(USAGE.into()),
+    };
+    let listener = TcpListener::bind(addr)?;
+    println!("listening on {}://{}", if websocket { "ws" } else { "tcp" }, listener.local_addr()?);
+    for stream in listener.incoming() {
+        let stream = match stream {
+            Ok(stream) => stream,
+            Err(error) => {
+                eprintln!("accept failed: {error}");
+                continue;
+            }
+        };
+        thread::spawn(move || {
+            let peer = stream.peer_addr().map_or_else(|_| "?".to_owned(), |addr| addr.to_string());
+            let mux = if websocket { websocket_accept(stream) } else { tcp::multiplexer(stream, demo_options()) };
+            match mux {
+                Ok(mux) => println!("{peer}: session ended: {}", common::serve(&mux)),
+                Err(error) => eprintln!("{peer}: connection failed: {error}"),
+            }
+        });
+    }
+    Ok(())
+}
+
+#[cfg(feature = "websocket")]
+fn websocket_connect(url: &str) -> netconduit::Result<Multiplexer> {
+    netconduit::transport::websocket::connect(url, demo_options())
+}
+
+#[cfg(feature = "websocket")]
+fn websocket_accept(stream: TcpStream) -> netconduit::Result<Multiplexer> {
+    netconduit::transport::websocket::accept(stream, demo_options())
+}
+
+#[cfg(not(feature = "websocket"))]
+const NO_WEBSOCKET: &str = "ws:// needs the websocket feature: cargo run --features websocket --example demo";
+
+#[cfg(not(feature = "websocket"))]
+fn websocket_connect(_: &str) -> netconduit::Result<Multiplexer> {
+    Err(netconduit::Error::InvalidArgument(NO_WEBSOCKET.to_owned()))
+}
+
+#[cfg(not(feature = "websocket"))]
+fn websocket_accept(_: TcpStream) -> netconduit::Result<Multiplexer> {
+    Err(netconduit::Error::InvalidArgument(NO_WEBSOCKET.to_owned()))
 }
 
 /// The transits, each opened from both sides by one name: typed requests and
@@ -158,11 +278,9 @@ fn connect_pair() -> io::Result<(Multiplexer, Multiplexer)> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let client_stream = TcpStream::connect(listener.local_addr()?)?;
     let (server_stream, _) = listener.accept()?;
-    // A quick heartbeat so the demo shows measured round trips.
-    let options = MultiplexerOptions { ping_interval: Some(Duration::from_millis(100)), ..Default::default() };
     let start = |stream: TcpStream| -> io::Result<Multiplexer> {
         stream.set_nodelay(true)?;
-        Ok(Multiplexer::new(stream.try_clone()?, stream, options.clone())?)
+        Ok(Multiplexer::new(stream.try_clone()?, stream, demo_options())?)
     };
     Ok((start(client_stream)?, start(server_stream)?))
 }
