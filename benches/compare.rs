@@ -27,7 +27,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
-use report::{RowDef, Results};
+use report::{Results, RowDef};
 
 /// One scenario: its table rows and how to measure one system once.
 struct Scenario {
@@ -41,11 +41,7 @@ type RunFn = dyn Fn(&dyn System, &Ctx) -> Outcome;
 
 impl Scenario {
     fn new(key: impl Into<String>, rows: Vec<RowDef>, run: impl Fn(&dyn System, &Ctx) -> Outcome + 'static) -> Self {
-        Scenario {
-            key: key.into(),
-            rows,
-            run: Box::new(run),
-        }
+        Scenario { key: key.into(), rows, run: Box::new(run) }
     }
 }
 
@@ -60,11 +56,7 @@ fn scenarios(p: &Params) -> Vec<Scenario> {
         format!("{} MiB", total / MIB)
     };
     for channels in [1, 10, 100] {
-        let b = Bulk {
-            channels,
-            total,
-            chunk: p.bulk_chunk,
-        };
+        let b = Bulk { channels, total, chunk: p.bulk_chunk };
         v.push(Scenario::new(
             format!("bulk/{channels}"),
             vec![RowDef::new(format!("bulk {total_label}, {channels} ch"), "MiB/s", true)],
@@ -73,11 +65,7 @@ fn scenarios(p: &Params) -> Vec<Scenario> {
     }
     for msg_size in [64, 256] {
         for channels in [1, 10, 50, 1000] {
-            let t = Tick {
-                channels,
-                msg_size,
-                duration: p.tick_duration,
-            };
+            let t = Tick { channels, msg_size, duration: p.tick_duration };
             v.push(Scenario::new(
                 format!("tick/{msg_size}/{channels}"),
                 vec![RowDef::new(format!("msgs {msg_size} B, {channels} ch"), "msg/s", true)],
@@ -85,17 +73,10 @@ fn scenarios(p: &Params) -> Vec<Scenario> {
             ));
         }
     }
-    let l = Latency {
-        msg_size: 64,
-        round_trips: p.latency_round_trips,
-        warmup: p.latency_warmup,
-    };
+    let l = Latency { msg_size: 64, round_trips: p.latency_round_trips, warmup: p.latency_warmup };
     v.push(Scenario::new(
         "latency",
-        vec![
-            RowDef::new("req/resp 64 B RTT p50", "µs", false),
-            RowDef::new("req/resp 64 B RTT p99", "µs", false),
-        ],
+        vec![RowDef::new("req/resp 64 B RTT p50", "µs", false), RowDef::new("req/resp 64 B RTT p99", "µs", false)],
         move |s, ctx| s.latency(ctx, &l),
     ));
     let pr = PriorityLoad {
@@ -112,10 +93,7 @@ fn scenarios(p: &Params) -> Vec<Scenario> {
         ],
         move |s, ctx| s.priority(ctx, &pr),
     ));
-    let c = Churn {
-        duration: p.churn_duration,
-        window: p.churn_window,
-    };
+    let c = Churn { duration: p.churn_duration, window: p.churn_window };
     v.push(Scenario::new(
         "churn",
         vec![RowDef::new("churn: open, 1 B, close, accept", "ch/s", true)],
@@ -179,10 +157,7 @@ fn idle_memory_in_child(system: &str, channels: usize, ctx: &Ctx) -> Outcome {
     let text = String::from_utf8_lossy(&out.stdout);
     let last = text.lines().last().unwrap_or("").trim();
     if let Some(values) = last.strip_prefix("RESULT") {
-        values
-            .split_whitespace()
-            .map(|v| v.parse::<f64>().map_err(failed))
-            .collect()
+        values.split_whitespace().map(|v| v.parse::<f64>().map_err(failed)).collect()
     } else if let Some(why) = last.strip_prefix("NA ") {
         na(why)
     } else {
@@ -197,20 +172,13 @@ fn child_main(args: &[String]) -> ExitCode {
     };
     let mut params = Params::new(true);
     params.pin = !args.iter().any(|a| a == "--no-pin");
-    let ctx = Ctx {
-        placement: Placement::new(params.pin),
-        params,
-        epoch: Instant::now(),
-    };
+    let ctx = Ctx { placement: Placement::new(params.pin), params, epoch: Instant::now() };
     let Some(sys) = systems().into_iter().find(|s| s.name() == system) else {
         println!("FAILED unknown system {system}");
         return ExitCode::FAILURE;
     };
     match sys.idle_memory(&ctx, channels) {
-        Ok(values) => println!(
-            "RESULT {}",
-            values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(" ")
-        ),
+        Ok(values) => println!("RESULT {}", values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(" ")),
         Err(Skip::NotApplicable(why)) => println!("NA {why}"),
         Err(skip) => println!("FAILED {skip}"),
     }
@@ -350,11 +318,7 @@ fn main() -> ExitCode {
     }
 
     let placement = Placement::new(p.pin);
-    let ctx = Ctx {
-        params: p.clone(),
-        placement,
-        epoch: Instant::now(),
-    };
+    let ctx = Ctx { params: p.clone(), placement, epoch: Instant::now() };
     let systems = systems();
     let results = Arc::new(Mutex::new(Results::new(systems.iter().map(|s| s.name()).collect())));
     let head = header(&p, &placement);

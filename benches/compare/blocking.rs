@@ -289,13 +289,7 @@ impl<S: BlockingSystem> Blocking<S> {
     fn run_priority(&self, ctx: &Ctx, p: &PriorityLoad) -> io::Result<Vec<Duration>> {
         let pl = &ctx.placement;
         let (a, b) = self.0.pair(pl, 2)?;
-        let (mut writers, readers) = establish(
-            pl,
-            Side::A,
-            &a,
-            &b,
-            &[(TAG_LOW, Prio::Low), (TAG_HIGH, Prio::High)],
-        )?;
+        let (mut writers, readers) = establish(pl, Side::A, &a, &b, &[(TAG_LOW, Prio::Low), (TAG_HIGH, Prio::High)])?;
         let high_w = writers.pop().unwrap();
         let low_w = writers.pop().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
@@ -450,10 +444,7 @@ impl<S: BlockingSystem> Blocking<S> {
         let busy = settled_thread_count()?;
         drop((writers, readers));
         // Two multiplexers (one per side) live in this process.
-        Ok(vec![
-            (idle as f64 - before as f64) / 2.0,
-            (busy as f64 - before as f64) / 2.0,
-        ])
+        Ok(vec![(idle as f64 - before as f64) / 2.0, (busy as f64 - before as f64) / 2.0])
     }
 }
 

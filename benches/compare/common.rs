@@ -5,9 +5,9 @@ use std::fmt;
 use std::io;
 use std::sync::{Arc, Condvar, Mutex};
 
-use tokio::sync::watch;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
+use tokio::sync::watch;
 
 // ---------------------------------------------------------------------------------------
 // Outcomes
@@ -268,21 +268,11 @@ pub struct Placement {
 
 impl Placement {
     pub fn new(pin: bool) -> Self {
-        let cores = if pin {
-            core_affinity::get_core_ids().unwrap_or_default()
-        } else {
-            Vec::new()
-        };
+        let cores = if pin { core_affinity::get_core_ids().unwrap_or_default() } else { Vec::new() };
         match cores.as_slice() {
             [] => Placement { a: None, b: None },
-            [only] => Placement {
-                a: Some(*only),
-                b: Some(*only),
-            },
-            [first, second, ..] => Placement {
-                a: Some(*first),
-                b: Some(*second),
-            },
+            [only] => Placement { a: Some(*only), b: Some(*only) },
+            [first, second, ..] => Placement { a: Some(*first), b: Some(*second) },
         }
     }
 
@@ -390,10 +380,7 @@ impl Gate {
 
 /// Elapsed time from `start` to the latest of the receivers' finish instants.
 pub fn until_last(start: Instant, ends: impl IntoIterator<Item = Instant>) -> Duration {
-    ends.into_iter()
-        .max()
-        .map(|end| end.saturating_duration_since(start))
-        .unwrap_or_default()
+    ends.into_iter().max().map(|end| end.saturating_duration_since(start)).unwrap_or_default()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -434,16 +421,8 @@ impl Summary {
         let mut v = values.to_vec();
         v.sort_by(f64::total_cmp);
         let n = v.len();
-        let median = if n % 2 == 1 {
-            v[n / 2]
-        } else {
-            (v[n / 2 - 1] + v[n / 2]) / 2.0
-        };
-        Some(Summary {
-            min: v[0],
-            median,
-            max: v[n - 1],
-        })
+        let median = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
+        Some(Summary { min: v[0], median, max: v[n - 1] })
     }
 }
 

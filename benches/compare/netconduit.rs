@@ -66,9 +66,7 @@ impl Link for NcLink {
         // Pipelined open, like a yamux stream open: no round trip before the first
         // write (bytes wait for the peer's grant). Set-up is untimed elsewhere; it
         // matters for churn.
-        self.mux
-            .open_channel(ChannelOptions::new(id).priority(priority).wait_for_ack(false))
-            .map_err(to_io)
+        self.mux.open_channel(ChannelOptions::new(id).priority(priority).wait_for_ack(false)).map_err(to_io)
     }
 
     fn accept(&self) -> io::Result<ReadChannel> {

@@ -69,16 +69,7 @@ impl BlockingSystem for RawPerChannel {
         let la = TcpListener::bind("127.0.0.1:0")?;
         let lb = TcpListener::bind("127.0.0.1:0")?;
         let (pa, pb) = (la.local_addr()?, lb.local_addr()?);
-        Ok((
-            Arc::new(RawLink {
-                listener: la,
-                peer: pb,
-            }),
-            Arc::new(RawLink {
-                listener: lb,
-                peer: pa,
-            }),
-        ))
+        Ok((Arc::new(RawLink { listener: la, peer: pb }), Arc::new(RawLink { listener: lb, peer: pa })))
     }
 }
 

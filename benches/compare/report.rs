@@ -14,11 +14,7 @@ pub struct RowDef {
 
 impl RowDef {
     pub fn new(label: impl Into<String>, unit: &'static str, higher_is_better: bool) -> Self {
-        RowDef {
-            label: label.into(),
-            unit,
-            higher_is_better,
-        }
+        RowDef { label: label.into(), unit, higher_is_better }
     }
 }
 
@@ -44,20 +40,14 @@ pub struct Results {
 
 impl Results {
     pub fn new(systems: Vec<&'static str>) -> Self {
-        Results {
-            systems,
-            rows: Vec::new(),
-        }
+        Results { systems, rows: Vec::new() }
     }
 
     /// Adds the rows of a scenario; returns the index of its first row.
     pub fn add_rows(&mut self, defs: &[RowDef]) -> usize {
         let first = self.rows.len();
         for def in defs {
-            self.rows.push(Row {
-                def: def.clone(),
-                cells: vec![Cell::default(); self.systems.len()],
-            });
+            self.rows.push(Row { def: def.clone(), cells: vec![Cell::default(); self.systems.len()] });
         }
         first
     }
@@ -82,7 +72,10 @@ impl Results {
         let subject = self.systems[0];
         header.extend(self.systems[1..].iter().map(|s| format!("{subject} / {s}")));
         line(&mut out, &header);
-        line(&mut out, &header.iter().enumerate().map(|(i, _)| if i < 2 { "---" } else { "--:" }.to_string()).collect::<Vec<_>>());
+        line(
+            &mut out,
+            &header.iter().enumerate().map(|(i, _)| if i < 2 { "---" } else { "--:" }.to_string()).collect::<Vec<_>>(),
+        );
 
         let mut notes: Vec<String> = Vec::new();
         for row in &self.rows {
@@ -116,7 +109,9 @@ impl Results {
             }
             line(&mut out, &cols);
         }
-        out.push_str("\nCells: median (min–max) over runs. Ratios: median / median; ↑ higher is better, ↓ lower is better.\n");
+        out.push_str(
+            "\nCells: median (min–max) over runs. Ratios: median / median; ↑ higher is better, ↓ lower is better.\n",
+        );
         // Why cells read n/a, one line per system.
         for (i, system) in self.systems.iter().enumerate() {
             let mut reasons: Vec<&str> = Vec::new();

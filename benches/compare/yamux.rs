@@ -74,10 +74,7 @@ impl Control {
     }
 
     async fn accept(&mut self) -> io::Result<Stream> {
-        self.inbound
-            .recv()
-            .await
-            .ok_or_else(|| io::Error::other("yamux connection closed"))
+        self.inbound.recv().await.ok_or_else(|| io::Error::other("yamux connection closed"))
     }
 }
 
@@ -121,9 +118,7 @@ async fn drive(
 
 impl YSide {
     fn new(socket: StdTcpStream, cfg: Config, mode: Mode) -> io::Result<(YSide, Control)> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         socket.set_nonblocking(true)?;
         let socket = {
             let _guard = rt.enter();
@@ -140,9 +135,7 @@ impl YSide {
     /// still queued inside yamux is lost when this side's runtime is dropped.
     fn until_peer_closes(self) {
         let driver = self.driver;
-        let _ = self
-            .rt
-            .block_on(async { tokio::time::timeout(Duration::from_secs(30), driver).await });
+        let _ = self.rt.block_on(async { tokio::time::timeout(Duration::from_secs(30), driver).await });
     }
 }
 
@@ -235,10 +228,8 @@ async fn drain(s: &mut Stream) -> io::Result<(u64, Instant)> {
 
 /// Spawns one draining task per stream and collects (total bytes, last instant).
 async fn drain_all(streams: Vec<(u8, Stream)>) -> io::Result<(u64, Vec<Instant>)> {
-    let tasks: Vec<_> = streams
-        .into_iter()
-        .map(|(_, mut s)| tokio::spawn(async move { drain(&mut s).await }))
-        .collect();
+    let tasks: Vec<_> =
+        streams.into_iter().map(|(_, mut s)| tokio::spawn(async move { drain(&mut s).await })).collect();
     let (mut total, mut ends) = (0, Vec::new());
     for t in tasks {
         let (got, end) = t.await.map_err(to_io)??;
@@ -566,9 +557,6 @@ impl System for Yamux {
         let before = settled_thread_count()?;
         let (idle, busy) = self.probe(ctx, probe, settled_thread_count)?;
         // Two sides (one runtime thread each) live in this process.
-        Ok(vec![
-            (idle as f64 - before as f64) / 2.0,
-            (busy as f64 - before as f64) / 2.0,
-        ])
+        Ok(vec![(idle as f64 - before as f64) / 2.0, (busy as f64 - before as f64) / 2.0])
     }
 }
