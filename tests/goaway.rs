@@ -85,9 +85,14 @@ fn channels_still_open_after_the_grace_period_fail_with_a_timeout() {
         assert_eq!(&got, b"before goaway");
         let read_error = reader.read(&mut [0u8; 8]).unwrap_err();
         assert!(matches!(Error::from_io(&read_error), Some(Error::Timeout("goaway"))), "{read_error:?}");
+        // Both sides run the grace period; whichever ends first closes the transport,
+        // so the writer's side fails by its own timer or by the peer's end of stream.
         assert!(wait_for(|| a.error().is_some(), TIMEOUT));
         let write_error = writer.write(b"after").unwrap_err();
-        assert_eq!(write_error.kind(), std::io::ErrorKind::TimedOut);
+        assert!(
+            matches!(write_error.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::UnexpectedEof),
+            "{write_error:?}"
+        );
     });
 }
 

@@ -914,15 +914,9 @@ impl Session {
             }
             channel.signal.notify_all();
         }
-        // Unaccepted channels stay acceptable after a graceful end (their FIN
-        // arrived); otherwise they are dropped with the session.
-        if kind != CloseKind::Graceful {
-            for index in std::mem::take(&mut self.pending) {
-                if let Some(channel) = self.incoming.get_mut(&index) {
-                    channel.accepted = true;
-                }
-            }
-        }
+        // Unaccepted channels stay acceptable: their bytes arrived, and the
+        // application may still read them (then the session's error, or the end of
+        // stream where FIN arrived).
         let outgoing: Vec<u32> = self.outgoing.keys().copied().collect();
         for index in outgoing {
             self.retire_outgoing(index);
