@@ -3,6 +3,7 @@
 //! blocking channel handles.
 
 mod events;
+mod handle;
 mod read_channel;
 mod shared;
 mod threads;
@@ -11,6 +12,7 @@ mod write_channel;
 pub use read_channel::ReadChannel;
 pub use write_channel::WriteChannel;
 
+use self::handle::ChannelHandle;
 use self::shared::Shared;
 pub(crate) use self::shared::ShutdownFn;
 use crate::error::{Error, Result};
@@ -261,7 +263,8 @@ impl Multiplexer {
         }
         let (id, _) = session.outgoing_info(index).expect("open channel exists");
         shared.finish(session);
-        Ok(WriteChannel::new(shared.clone(), index, id, options.priority, signal, options.send_timeout))
+        let handle = ChannelHandle { shared: shared.clone(), index, id, priority: options.priority, signal };
+        Ok(WriteChannel::new(handle, options.send_timeout))
     }
 
     /// Waits for the peer's channel with id `id` and accepts it. Channels with the
@@ -303,7 +306,9 @@ impl Multiplexer {
                 Poll::Ready(Ok(index)) => {
                     let (id, priority, signal) = session.incoming_handle(index).expect("accepted channel exists");
                     drop(session);
-                    return Ok(ReadChannel::new(shared.clone(), index, id, Priority(priority), signal));
+                    let handle =
+                        ChannelHandle { shared: shared.clone(), index, id, priority: Priority(priority), signal };
+                    return Ok(ReadChannel::new(handle));
                 }
                 Poll::Ready(Err(error)) => return Err(error),
                 Poll::Pending => wait(&shared.accept_cv, &mut session, deadline, "accept")?,

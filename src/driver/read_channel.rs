@@ -1,13 +1,9 @@
 //! The reading end of a channel the peer opened.
 
-use super::shared::Shared;
-use crate::error::Error;
+use super::handle::ChannelHandle;
 use crate::options::Priority;
-use crate::proto::session::Signal;
 use crate::stats::ChannelStats;
 use std::io::{self, Read};
-use std::sync::Arc;
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
 /// The reading end of an incoming channel, from [`Multiplexer::accept`] or
@@ -30,43 +26,39 @@ use std::time::{Duration, Instant};
 /// [`Multiplexer::accept`]: crate::Multiplexer::accept
 /// [`Multiplexer::accept_channel`]: crate::Multiplexer::accept_channel
 pub struct ReadChannel {
-    shared: Arc<Shared>,
-    index: u32,
-    id: Arc<str>,
-    priority: Priority,
-    signal: Signal,
+    handle: ChannelHandle,
     read_timeout: Option<Duration>,
     released: bool,
 }
 
 impl ReadChannel {
-    pub(crate) fn new(shared: Arc<Shared>, index: u32, id: Arc<str>, priority: Priority, signal: Signal) -> Self {
-        ReadChannel { shared, index, id, priority, signal, read_timeout: None, released: false }
+    pub(crate) fn new(handle: ChannelHandle) -> Self {
+        ReadChannel { handle, read_timeout: None, released: false }
     }
 
     /// The channel's id.
     pub fn channel_id(&self) -> &str {
-        &self.id
+        &self.handle.id
     }
 
     /// The channel's wire index in the peer's index space.
     pub fn channel_index(&self) -> u32 {
-        self.index
+        self.handle.index
     }
 
     /// The priority the peer opened the channel with.
     pub fn priority(&self) -> Priority {
-        self.priority
+        self.handle.priority
     }
 
     /// Bytes received and not yet read.
     pub fn buffered(&self) -> usize {
-        self.shared.lock().buffered(self.index)
+        self.handle.shared.lock().buffered(self.handle.index)
     }
 
     /// The channel's counters.
     pub fn stats(&self) -> ChannelStats {
-        self.shared.lock().incoming_stats(self.index, Instant::now()).unwrap_or_default()
+        self.handle.shared.lock().incoming_stats(self.handle.index, Instant::now()).unwrap_or_default()
     }
 
     /// Bounds how long one `read` blocks (`None`, the default: until data, end or
@@ -83,9 +75,7 @@ impl ReadChannel {
 
     fn release(&mut self) {
         if !std::mem::replace(&mut self.released, true) {
-            let mut session = self.shared.lock();
-            session.cancel(self.index, Instant::now());
-            self.shared.finish(session);
+            self.handle.update(|session, index| session.cancel(index, Instant::now()));
         }
     }
 }
@@ -93,21 +83,7 @@ impl ReadChannel {
 impl Read for ReadChannel {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let deadline = self.read_timeout.map(|t| Instant::now() + t);
-        let mut session = self.shared.lock();
-        loop {
-            if let Poll::Ready(result) = session.read(self.index, buf, Instant::now()) {
-                self.shared.finish(session);
-                return result.map_err(io::Error::from);
-            }
-            match deadline {
-                Some(deadline) => {
-                    if self.signal.wait_until(&mut session, deadline).timed_out() {
-                        return Err(Error::Timeout("read").into());
-                    }
-                }
-                None => self.signal.wait(&mut session),
-            }
-        }
+        Ok(self.handle.block_on(deadline, "read", |session, index| session.read(index, buf, Instant::now()))?)
     }
 }
 
@@ -119,6 +95,6 @@ impl Drop for ReadChannel {
 
 impl std::fmt::Debug for ReadChannel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReadChannel").field("id", &self.id).field("index", &self.index).finish()
+        f.debug_tuple("ReadChannel").field(&self.handle).finish()
     }
 }

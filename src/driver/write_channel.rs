@@ -1,12 +1,10 @@
 //! The writing end of a channel this side opened.
 
-use super::shared::Shared;
-use crate::error::{Error, Result};
+use super::handle::ChannelHandle;
+use crate::error::Result;
 use crate::options::Priority;
-use crate::proto::session::Signal;
 use crate::stats::ChannelStats;
 use std::io::{self, Write};
-use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -30,55 +28,44 @@ use std::time::{Duration, Instant};
 ///
 /// [`Multiplexer::open_channel`]: crate::Multiplexer::open_channel
 pub struct WriteChannel {
-    shared: Arc<Shared>,
-    index: u32,
-    id: Arc<str>,
-    priority: Priority,
-    signal: Signal,
+    handle: ChannelHandle,
     send_timeout: Duration,
     finished: bool,
 }
 
 impl WriteChannel {
-    pub(crate) fn new(
-        shared: Arc<Shared>,
-        index: u32,
-        id: Arc<str>,
-        priority: Priority,
-        signal: Signal,
-        send_timeout: Duration,
-    ) -> Self {
-        WriteChannel { shared, index, id, priority, signal, send_timeout, finished: false }
+    pub(crate) fn new(handle: ChannelHandle, send_timeout: Duration) -> Self {
+        WriteChannel { handle, send_timeout, finished: false }
     }
 
     /// The channel's id.
     pub fn channel_id(&self) -> &str {
-        &self.id
+        &self.handle.id
     }
 
     /// The channel's wire index in this side's index space.
     pub fn channel_index(&self) -> u32 {
-        self.index
+        self.handle.index
     }
 
     /// The channel's priority.
     pub fn priority(&self) -> Priority {
-        self.priority
+        self.handle.priority
     }
 
     /// Bytes that can be written now without blocking.
     pub fn available_credits(&self) -> u64 {
-        self.shared.lock().available_credits(self.index)
+        self.handle.shared.lock().available_credits(self.handle.index)
     }
 
     /// The channel's counters.
     pub fn stats(&self) -> ChannelStats {
-        self.shared.lock().outgoing_stats(self.index, Instant::now()).unwrap_or_default()
+        self.handle.shared.lock().outgoing_stats(self.handle.index, Instant::now()).unwrap_or_default()
     }
 
     /// `Ok` while the channel can be written; the error that ended it otherwise.
     pub fn state(&self) -> Result<()> {
-        match self.shared.lock().write(self.index, &[]) {
+        match self.handle.shared.lock().write(self.handle.index, &[]) {
             Poll::Ready(Err(error)) => Err(error),
             _ => Ok(()),
         }
@@ -88,15 +75,7 @@ impl WriteChannel {
     /// at most `send_timeout`. Fails with the channel's error if it failed.
     pub fn wait_sent(&mut self) -> Result<()> {
         let deadline = Instant::now() + self.send_timeout;
-        let mut session = self.shared.lock();
-        loop {
-            if let Poll::Ready(result) = session.poll_flushed(self.index) {
-                return result;
-            }
-            if self.signal.wait_until(&mut session, deadline).timed_out() {
-                return Err(Error::Timeout("wait_sent"));
-            }
-        }
+        self.handle.block_on(Some(deadline), "wait_sent", |session, index| session.poll_flushed(index))
     }
 
     /// Changes how long `write` waits for credits.
@@ -114,9 +93,7 @@ impl WriteChannel {
 
     fn finish(&mut self) {
         if !std::mem::replace(&mut self.finished, true) {
-            let mut session = self.shared.lock();
-            session.finish(self.index, Instant::now());
-            self.shared.finish(session);
+            self.handle.update(|session, index| session.finish(index, Instant::now()));
         }
     }
 }
@@ -124,16 +101,7 @@ impl WriteChannel {
 impl Write for WriteChannel {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let deadline = Instant::now() + self.send_timeout;
-        let mut session = self.shared.lock();
-        loop {
-            if let Poll::Ready(result) = session.write(self.index, buf) {
-                self.shared.finish(session);
-                return result.map_err(io::Error::from);
-            }
-            if self.signal.wait_until(&mut session, deadline).timed_out() {
-                return Err(Error::Timeout("write").into());
-            }
-        }
+        Ok(self.handle.block_on(Some(deadline), "write", |session, index| session.write(index, buf))?)
     }
 
     /// Never blocks: queued frames are already on their way (the writer thread sends
@@ -141,7 +109,7 @@ impl Write for WriteChannel {
     /// channel failed. To wait until the bytes were handed to the transport, use
     /// [`wait_sent`](WriteChannel::wait_sent).
     fn flush(&mut self) -> io::Result<()> {
-        self.state().map_err(io::Error::from)
+        Ok(self.state()?)
     }
 }
 
@@ -153,6 +121,6 @@ impl Drop for WriteChannel {
 
 impl std::fmt::Debug for WriteChannel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WriteChannel").field("id", &self.id).field("index", &self.index).finish()
+        f.debug_tuple("WriteChannel").field(&self.handle).finish()
     }
 }
