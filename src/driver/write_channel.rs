@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 /// encoded as frames for the writer thread, and returns how many (at least one).
 /// With no credits it blocks until a grant arrives. After the channel's
 /// `send_timeout` it fails with [`io::ErrorKind::TimedOut`] (inner error
-/// [`Error::Timeout`]) and the channel stays open: retry or give up.
+/// [`Error::Timeout`](crate::Error::Timeout)) and the channel stays open: retry or give up.
 /// [`flush`](Write::flush) never blocks (frames are sent as soon as the writer thread
 /// gets to them); [`wait_sent`](WriteChannel::wait_sent) blocks until every queued
 /// byte of this channel was handed to the transport. Once the peer stops the channel (`ERR CANCEL`, its reader
