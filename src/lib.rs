@@ -22,3 +22,18 @@ pub use stats::{ChannelStats, MultiplexerStats};
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+#[cfg(test)]
+mod tests {
+    /// The handles cross threads: the multiplexer is shared, channels are moved.
+    #[test]
+    fn handles_are_send_and_sync_where_promised() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>() {}
+        send_sync::<crate::Multiplexer>();
+        send_sync::<crate::WeakMultiplexer>();
+        send::<crate::WriteChannel>();
+        send::<crate::ReadChannel>();
+        send_sync::<crate::Error>();
+    }
+}
