@@ -56,6 +56,11 @@ pub enum Error {
     /// the call may be retried.
     #[error("{0} timed out")]
     Timeout(&'static str),
+    /// A protocol timer ended the session or channel: the peer's HANDSHAKE did not
+    /// come in time (`"handshake"`), or channels were still open when the GOAWAY
+    /// grace period ran out (`"goaway"`). Not retryable; drop the channel.
+    #[error("{0} timed out; the channel is over")]
+    SessionTimeout(&'static str),
     /// The multiplexer was closed or aborted by this side. Drop the handle.
     #[error("multiplexer is closed")]
     Closed,
@@ -95,7 +100,7 @@ impl Error {
             | Error::Refused { code, .. }
             | Error::ChannelReset { code, .. }
             | Error::GoingAway { code } => Some(*code),
-            Error::Timeout(_) | Error::PeerUnresponsive { .. } => Some(ErrorCode::TIMEOUT),
+            Error::Timeout(_) | Error::SessionTimeout(_) | Error::PeerUnresponsive { .. } => Some(ErrorCode::TIMEOUT),
             _ => None,
         }
     }
@@ -109,7 +114,7 @@ impl Error {
             Error::Refused { .. } | Error::GoingAway { .. } => K::ConnectionRefused,
             Error::ChannelReset { code, .. } if *code == ErrorCode::CANCEL => K::BrokenPipe,
             Error::ChannelReset { .. } => K::ConnectionReset,
-            Error::Timeout(_) | Error::PeerUnresponsive { .. } => K::TimedOut,
+            Error::Timeout(_) | Error::SessionTimeout(_) | Error::PeerUnresponsive { .. } => K::TimedOut,
             Error::Closed => K::ConnectionAborted,
             Error::Transport(e) => e.kind(),
             Error::InvalidArgument(_) => K::InvalidInput,

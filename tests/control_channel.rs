@@ -138,7 +138,7 @@ fn silent_peer_is_given_up_after_handshake_timeout() {
         let (mux, mut peer) = raw_memory_unshaken(options);
         peer.expect_handshake();
         let error = mux.wait_ready(TIMEOUT).unwrap_err();
-        assert!(matches!(error, netconduit::Error::Timeout(_)), "{error:?}");
+        assert!(matches!(error, netconduit::Error::SessionTimeout("handshake")), "{error:?}");
         // The transport is closed (after an ERROR TIMEOUT, if any).
         loop {
             match peer.next_event(TIMEOUT) {

@@ -155,8 +155,9 @@ impl TransitError {
 impl From<crate::Error> for TransitError {
     fn from(error: crate::Error) -> TransitError {
         match error {
-            // The names the channel handles give their own deadlines (the driver's
-            // `Error::Timeout` also ends sessions, as "goaway", "ping", ...).
+            // The channel calls' own deadlines: the transit stays usable. Other
+            // multiplexer deadlines (`open_channel`, `ping`) are not a transit's retry,
+            // and protocol timers that end channels are `Error::SessionTimeout`.
             crate::Error::Timeout("read" | "write" | "wait_sent") => TransitError::Timeout,
             other => TransitError::Channel(other),
         }
@@ -191,7 +192,7 @@ mod tests {
             assert!(matches!(TransitError::from_io(Error::Timeout(call).into()), TransitError::Timeout));
         }
         // A session that failed on a timeout is reported as TimedOut too, but is over.
-        for failed in [Error::Timeout("goaway"), Error::PeerUnresponsive { missed: 3 }] {
+        for failed in [Error::SessionTimeout("goaway"), Error::PeerUnresponsive { missed: 3 }] {
             let error = TransitError::from_io(failed.into());
             assert!(matches!(error, TransitError::Channel(_)) && !error.is_recoverable(), "{error:?}");
         }

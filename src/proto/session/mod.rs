@@ -292,7 +292,7 @@ impl Session {
             match timer {
                 Timer::Handshake => {
                     let report = Some((ErrorCode::TIMEOUT, "no HANDSHAKE received"));
-                    self.fail(Error::Timeout("handshake"), report, CloseKind::Flush, now);
+                    self.fail(Error::SessionTimeout("handshake"), report, CloseKind::Flush, now);
                 }
                 Timer::Ping => {
                     let beat = self.heartbeat.on_ping_timer(now, &mut self.timers);
@@ -302,7 +302,7 @@ impl Session {
                     let beat = self.heartbeat.on_ping_timeout(now, &mut self.timers);
                     self.beat(beat, now);
                 }
-                Timer::GoAway => self.fail(Error::Timeout("goaway"), None, CloseKind::Graceful, now),
+                Timer::GoAway => self.fail(Error::SessionTimeout("goaway"), None, CloseKind::Graceful, now),
                 Timer::Linger => self.shutdown_requested = true,
             }
         }

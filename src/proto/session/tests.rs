@@ -209,7 +209,7 @@ fn handshake_timeout_on_the_virtual_clock() {
     session.handle_timeout(t0 + Duration::from_secs(9));
     assert!(!session.is_closed());
     session.handle_timeout(t0 + Duration::from_secs(10));
-    assert!(matches!(session.error(), Some(Error::Timeout("handshake"))));
+    assert!(matches!(session.error(), Some(Error::SessionTimeout("handshake"))));
     let mut batch = Vec::new();
     session.poll_transmit(&mut batch, Instant::now());
     assert_eq!(batch.concat()[HEADER_LEN], 0x05); // ERROR after the unsent HANDSHAKE was dropped
