@@ -422,7 +422,7 @@ impl Multiplexer {
     /// (opens fail with [`Error::GoingAway`], the peer's INITs are refused with
     /// REFUSED), open channels in both directions continue until their FIN. Once
     /// every channel finished the session ends and the transport is closed; channels
-    /// still open after `goaway_timeout` fail with [`Error::Timeout`].
+    /// still open after `goaway_timeout` fail with [`Error::SessionTimeout`].
     pub fn go_away(&self, code: ErrorCode) {
         let mut session = self.shared().lock();
         session.go_away(code, Instant::now());
@@ -440,7 +440,7 @@ impl Multiplexer {
     /// Closes the session gracefully and waits for it: sends GOAWAY (no new
     /// channels), waits until every channel in both directions finished — so every
     /// byte a `write` accepted reaches the peer — or `goaway_timeout` passed (then
-    /// the remaining channels fail with [`Error::Timeout`]), writes the last frames,
+    /// the remaining channels fail with [`Error::SessionTimeout`]), writes the last frames,
     /// half-closes the transport, waits (at most `linger_timeout`) for the peer's end
     /// of stream, and joins the threads.
     ///
