@@ -84,7 +84,11 @@ fn channels_still_open_after_the_grace_period_fail_with_a_timeout() {
         reader.read_exact(&mut got).unwrap();
         assert_eq!(&got, b"before goaway");
         let read_error = reader.read(&mut [0u8; 8]).unwrap_err();
-        assert!(matches!(Error::from_io(&read_error), Some(Error::SessionTimeout("goaway"))), "{read_error:?}");
+        // Its own grace period ran out, or the peer's did first and closed the transport.
+        assert!(
+            matches!(Error::from_io(&read_error), Some(Error::SessionTimeout("goaway") | Error::Transport(_))),
+            "{read_error:?}"
+        );
         // Both sides run the grace period; whichever ends first closes the transport,
         // so the writer's side fails by its own timer or by the peer's end of stream.
         assert!(wait_for(|| a.error().is_some(), TIMEOUT));

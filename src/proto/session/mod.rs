@@ -497,11 +497,16 @@ impl Session {
 
     /// Whether the peer answered INIT: `Ready(Ok)` once granted, the refusal or
     /// session error otherwise.
+    ///
+    /// A channel the peer granted counts as opened even if it failed right after
+    /// (the peer cancelled it at once): the open succeeded, and the failure shows
+    /// on the channel's next write, as it would a moment later.
     pub fn poll_open(&self, index: u32) -> Poll<Result<()>> {
-        match self.outgoing.get(&index).map(|c| &c.state) {
-            Some(OutState::Opening) => Poll::Pending,
-            Some(OutState::Open) => Poll::Ready(Ok(())),
-            Some(OutState::Failed(error)) => Poll::Ready(Err(error.clone())),
+        match self.outgoing.get(&index) {
+            Some(OutChannel { state: OutState::Opening, .. }) => Poll::Pending,
+            Some(OutChannel { state: OutState::Open, .. }) => Poll::Ready(Ok(())),
+            Some(channel) if channel.credit.is_granted() => Poll::Ready(Ok(())),
+            Some(OutChannel { state: OutState::Failed(error), .. }) => Poll::Ready(Err(error.clone())),
             None => Poll::Ready(Err(self.error.clone().unwrap_or(Error::Closed))),
         }
     }

@@ -264,3 +264,17 @@ fn pipelined_open_holds_at_most_one_chunk() {
     p.pump();
     assert!(matches!(p.a.write(index, &data), Poll::Ready(Ok(n)) if n > 0));
 }
+
+#[test]
+fn a_channel_cancelled_right_after_its_grant_still_counts_as_opened() {
+    let mut p = Pair::new();
+    let index = p.a.open("x", 128, Signal::default(), p.now).unwrap();
+    let init = transmit(&mut p.a);
+    p.b.handle_input(&init, p.now);
+    let Poll::Ready(Ok(accepted)) = p.b.accept(None) else { panic!("nothing to accept") };
+    p.b.cancel(accepted, p.now);
+    // ACK and ERR CANCEL arrive in one read, before the opener looks.
+    p.a.handle_input(&transmit(&mut p.b), p.now);
+    assert!(matches!(p.a.poll_open(index), Poll::Ready(Ok(()))));
+    assert!(matches!(p.a.write(index, b"late"), Poll::Ready(Err(Error::ChannelReset { code: ErrorCode::CANCEL, .. }))));
+}
