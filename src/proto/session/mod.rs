@@ -370,6 +370,13 @@ impl Session {
         if self.is_closed() {
             return;
         }
+        // After GOAWAY the peer closes once every channel finished; if ours have all
+        // queued their FIN (the peer got them, or it would not have closed), its end
+        // of stream is that graceful end, not a failure.
+        let all_finished = self.outgoing.values().all(|c| c.fin_queued);
+        if error.is_none() && all_finished && self.end_if_finished(now) {
+            return;
+        }
         let error =
             error.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "transport closed by peer"));
         self.fail(Error::from_transport(error), None, CloseKind::Abort, now);
@@ -842,16 +849,22 @@ impl Session {
     /// directions finished: outgoing ones sent FIN (all written), incoming ones got
     /// FIN (their bytes may still be read).
     fn check_drained(&mut self, now: Instant) {
-        let Some(code) = self.goaway_sent.or(self.goaway_received) else { return };
-        if self.is_closed()
-            || !self.outgoing.is_empty()
-            || self.wants_transmit()
-            || self.incoming.values().any(|c| c.state != InState::Finished)
-        {
+        if self.is_closed() || !self.outgoing.is_empty() || self.wants_transmit() {
             return;
+        }
+        self.end_if_finished(now);
+    }
+
+    /// Ends the session gracefully if GOAWAY was exchanged and every incoming
+    /// channel got its FIN; the caller checked the outgoing side. True if it ended.
+    fn end_if_finished(&mut self, now: Instant) -> bool {
+        let Some(code) = self.goaway_sent.or(self.goaway_received) else { return false };
+        if self.incoming.values().any(|c| c.state != InState::Finished) {
+            return false;
         }
         let error = if self.closing { Error::Closed } else { Error::GoingAway { code } };
         self.fail(error, None, CloseKind::Graceful, now);
+        true
     }
 
     /// Ends the session at once with `error` (no ERROR frame): the local abort.
