@@ -64,7 +64,8 @@ fn higher_priority_data_goes_first() {
     });
 }
 
-/// Channels of equal priority take turns, one chunk each.
+/// Channels of equal priority take turns, one quantum (64 KiB, four 16 KiB frames)
+/// each.
 #[test]
 fn equal_priorities_take_turns() {
     bounded(Duration::from_secs(60), || {
@@ -79,8 +80,9 @@ fn equal_priorities_take_turns() {
         x_channel.close().unwrap();
         y_channel.close().unwrap();
 
-        // The order of DATA frames, until one channel has sent everything.
-        let mut order = Vec::new();
+        // The runs of consecutive DATA payload per channel, until one channel has
+        // sent everything.
+        let mut runs: Vec<(u32, usize)> = Vec::new();
         let (mut x_bytes, mut y_bytes) = (0, 0);
         while x_bytes < size && y_bytes < size {
             let frame = peer.frame();
@@ -91,14 +93,17 @@ fn equal_priorities_take_turns() {
                 assert_eq!(frame.index, y);
                 y_bytes += frame.payload.len();
             }
-            order.push(frame.index);
+            match runs.last_mut() {
+                Some((index, len)) if *index == frame.index => *len += frame.payload.len(),
+                _ => runs.push((frame.index, frame.payload.len())),
+            }
         }
-        // Before y was queued x may have gone alone; from y's first frame on they
-        // alternate.
-        let first_y = order.iter().position(|&i| i == y).expect("y was sent");
-        for pair in order[first_y..].windows(2) {
-            assert_ne!(pair[0], pair[1], "the same channel twice in a row: {:?}", &order[first_y..]);
+        // Before y was queued x may have gone alone; from y's first run on they
+        // alternate, a quantum at most each turn.
+        let first_y = runs.iter().position(|&(i, _)| i == y).expect("y was sent");
+        for &(_, len) in &runs[first_y..] {
+            assert!(len <= 64 * 1024, "a turn longer than the quantum: {len} bytes");
         }
-        assert!(order[first_y..].len() > 10, "the two channels interleaved");
+        assert!(runs[first_y..].len() > 10, "the two channels interleaved: {:?}", &runs[first_y..]);
     });
 }
