@@ -1,4 +1,6 @@
-//! netconduit: many independent byte channels over one bidirectional byte stream.
+// The crate documentation is the README: its examples run as doctests, and the
+// modules' own docs (`transit`, `transport`, `Multiplexer`, the channels) go deeper.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -17,11 +19,6 @@ pub use event::{Direction, Event};
 pub use options::{ChannelOptions, MultiplexerOptions, Priority};
 pub use proto::ErrorCode;
 pub use stats::{ChannelStats, MultiplexerStats};
-
-/// The README's examples, compiled and run as doctests.
-#[doc = include_str!("../README.md")]
-#[cfg(doctest)]
-pub struct ReadmeDoctests;
 
 #[cfg(test)]
 mod tests {
