@@ -223,7 +223,7 @@ fn pings_answered_while_writer_is_busy() {
         let mut sum = Checksum::default();
         sum.update(&received);
         assert_eq!(received.len(), TOTAL);
-        assert_eq!(sum, sent, "{role:?}: data corrupted by interleaved pongs");
+        assert_eq!(sum.finish(), sent, "{role:?}: data corrupted by interleaved pongs");
         assert!(pings >= 10, "{role:?}: only {pings} pings");
         peer.close(None).unwrap();
         while peer.read().is_ok() {} // drive the close handshake

@@ -9,62 +9,22 @@ use std::time::Duration;
 /// instead of hanging it.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Deterministic pseudo-random bytes (xorshift64*), reproducible on both ends of a transfer.
-/// The byte sequence does not depend on how it is cut into `fill` calls.
-pub struct Stream {
-    state: u64,
-    pending: [u8; 8],
-    used: usize,
-}
+// Test data and its checksum come from the suite's shared helpers, so every
+// transport is checked the same way.
+#[path = "../common/mod.rs"]
+mod shared;
+pub use shared::{Checksum, Pattern};
 
-impl Stream {
-    pub fn new(seed: u64) -> Self {
-        Stream { state: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1, pending: [0; 8], used: 8 }
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.state;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.state = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    pub fn fill(&mut self, buf: &mut [u8]) {
-        for b in buf {
-            if self.used == 8 {
-                self.pending = self.next_u64().to_le_bytes();
-                self.used = 0;
-            }
-            *b = self.pending[self.used];
-            self.used += 1;
-        }
-    }
-}
-
-/// FNV-1a, 64 bit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Checksum(pub u64);
-
-impl Default for Checksum {
-    fn default() -> Self {
-        Checksum(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Checksum {
-    pub fn update(&mut self, data: &[u8]) {
-        for &b in data {
-            self.0 ^= u64::from(b);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
+/// A pseudo-random piece size in `1..=max`, from its own pattern.
+fn piece_size(sizes: &mut Pattern, max: usize) -> usize {
+    let mut word = [0u8; 8];
+    sizes.fill(&mut word);
+    (u64::from_le_bytes(word) % max as u64) as usize + 1
 }
 
 /// The bytes `send` will produce for `seed`/`total`, checksummed.
-pub fn expected_checksum(seed: u64, total: usize) -> Checksum {
-    let mut gen = Stream::new(seed);
+pub fn expected_checksum(seed: u64, total: usize) -> (u64, u64) {
+    let mut gen = Pattern::new(seed);
     let mut sum = Checksum::default();
     let mut buf = vec![0u8; 64 * 1024];
     let mut left = total;
@@ -74,20 +34,20 @@ pub fn expected_checksum(seed: u64, total: usize) -> Checksum {
         sum.update(&buf[..n]);
         left -= n;
     }
-    sum
+    sum.finish()
 }
 
 /// Writes `total` pseudo-random bytes in irregular pieces (plain and vectored writes, flushes
 /// now and then), then flushes. Returns the checksum of what was written.
-pub fn send(writer: &mut impl Write, seed: u64, total: usize) -> io::Result<Checksum> {
-    let mut gen = Stream::new(seed);
-    let mut sizes = Stream::new(seed ^ 0xdead_beef);
+pub fn send(writer: &mut impl Write, seed: u64, total: usize) -> io::Result<(u64, u64)> {
+    let mut gen = Pattern::new(seed);
+    let mut sizes = Pattern::new(seed ^ 0xdead_beef);
     let mut sum = Checksum::default();
     let mut buf = vec![0u8; 200_000];
     let mut sent = 0;
     let mut round = 0u64;
     while sent < total {
-        let n = ((sizes.next_u64() % 150_000) as usize + 1).min(total - sent);
+        let n = piece_size(&mut sizes, 150_000).min(total - sent);
         gen.fill(&mut buf[..n]);
         sum.update(&buf[..n]);
         if round % 3 == 0 && n > 10 {
@@ -114,17 +74,17 @@ pub fn send(writer: &mut impl Write, seed: u64, total: usize) -> io::Result<Chec
         round += 1;
     }
     writer.flush()?;
-    Ok(sum)
+    Ok(sum.finish())
 }
 
 /// Reads exactly `total` bytes in irregular pieces, checksumming them.
-pub fn receive(reader: &mut impl Read, total: usize) -> io::Result<Checksum> {
+pub fn receive(reader: &mut impl Read, total: usize) -> io::Result<(u64, u64)> {
     let mut sum = Checksum::default();
     let mut buf = vec![0u8; 100_000];
-    let mut sizes = Stream::new(total as u64);
+    let mut sizes = Pattern::new(total as u64);
     let mut got = 0;
     while got < total {
-        let want = ((sizes.next_u64() % 100_000) as usize + 1).min(total - got);
+        let want = piece_size(&mut sizes, 100_000).min(total - got);
         let n = reader.read(&mut buf[..want])?;
         if n == 0 {
             return Err(io::Error::new(
@@ -135,7 +95,7 @@ pub fn receive(reader: &mut impl Read, total: usize) -> io::Result<Checksum> {
         sum.update(&buf[..n]);
         got += n;
     }
-    Ok(sum)
+    Ok(sum.finish())
 }
 
 /// A connected loopback TCP pair (client, server), both with [`IO_TIMEOUT`] set.
