@@ -84,15 +84,8 @@ fn zero_connect_timeout_is_invalid_input() {
 #[test]
 fn silent_peer_fails_the_handshake_and_is_disconnected() {
     bounded(TIMEOUT, || {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
         // Accepts and never answers; reads what comes until the connection ends.
-        let silent = thread::spawn(move || {
-            let (mut stream, _) = listener.accept().unwrap();
-            stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-            let mut received = Vec::new();
-            stream.read_to_end(&mut received).map(|_| received)
-        });
+        let (addr, silent) = support::silent_server();
         let error = tcp::connect(addr, quick_handshake()).expect_err("no handshake came");
         // The wait and the session's own handshake timer run out together: either may report it.
         assert!(

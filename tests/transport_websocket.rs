@@ -9,7 +9,7 @@ mod support;
 use common::*;
 use netconduit::transport::websocket;
 use netconduit::{Error, MultiplexerOptions};
-use std::io::{self, Read};
+use std::io;
 use std::net::{TcpListener, TcpStream};
 use std::thread;
 use std::time::Duration;
@@ -87,15 +87,8 @@ fn upgrade_read_timeout_is_lifted_afterwards() {
 #[test]
 fn silent_server_times_the_upgrade_out() {
     bounded(TIMEOUT, || {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
         // Accepts and never answers the HTTP request.
-        let silent = thread::spawn(move || {
-            let (mut stream, _) = listener.accept().unwrap();
-            stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-            let mut request = Vec::new();
-            stream.read_to_end(&mut request).map(|_| request)
-        });
+        let (addr, silent) = support::silent_server();
         let error = websocket::connect(format!("ws://{addr}/"), quick_handshake()).expect_err("no upgrade came");
         assert!(matches!(error, Error::Timeout("WebSocket upgrade")), "{error:?}");
         let request = silent.join().unwrap().expect("the connection ends (no read timeout)");

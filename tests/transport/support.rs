@@ -1,13 +1,30 @@
 //! Shared by the `transport_*` tests: a checksummed bulk transfer in both directions
 //! at once, reporting the throughput it saw (informally, with `--nocapture`), and
-//! temporary directories for socket and FIFO paths.
+//! temporary directories for socket and FIFO paths, and a server that never answers.
 #![allow(dead_code)] // each test file uses a part
 
-use crate::common::{read_checksum, write_pattern};
+use crate::common::{read_checksum, write_pattern, TIMEOUT};
 use netconduit::{ChannelOptions, Multiplexer};
+use std::io::{self, Read};
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::thread;
+use std::thread::{self, JoinHandle};
 use std::time::Instant;
+
+/// A TCP server that accepts one connection and never answers: it reads what
+/// comes until the connection ends and returns it (an error if it did not end
+/// within the tests' timeout).
+pub fn silent_server() -> (SocketAddr, JoinHandle<io::Result<Vec<u8>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let silent = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        let mut received = Vec::new();
+        stream.read_to_end(&mut received).map(|_| received)
+    });
+    (addr, silent)
+}
 
 /// Sends `len` bytes from `a` to `b` and `len` other bytes from `b` to `a`, both at
 /// once, each on its own channel, and checks every byte by checksum.
