@@ -354,8 +354,7 @@ impl Multiplexer {
 
     /// Number of open outgoing and accepted incoming channels.
     pub fn active_channel_count(&self) -> usize {
-        let session = self.shared().lock();
-        session.outgoing_ids().len() + session.accepted_ids().len()
+        self.shared().lock().active_count()
     }
 
     /// Session counters.

@@ -60,6 +60,11 @@ impl OutChannel {
         }
     }
 
+    /// Open and not finished: the application may still write to it.
+    pub fn is_writable(&self) -> bool {
+        matches!(self.state, OutState::Open) && !self.fin_queued
+    }
+
     /// True when the record is no longer needed: no handle, nothing left to send.
     pub fn is_retired(&self) -> bool {
         !self.has_handle && self.queue.is_empty() && !self.scheduled && self.pre_ack.is_empty()

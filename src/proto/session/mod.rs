@@ -776,24 +776,21 @@ impl Session {
 
     // ----- session-wide --------------------------------------------------------
 
-    /// Ids of open outgoing channels.
+    /// Ids of open outgoing channels, in index order.
     pub fn outgoing_ids(&self) -> Vec<String> {
-        let mut ids: Vec<(u32, String)> = self
-            .outgoing
-            .iter()
-            .filter(|(_, c)| matches!(c.state, OutState::Open) && !c.fin_queued)
-            .map(|(&index, c)| (index, c.id.to_string()))
-            .collect();
-        ids.sort_unstable();
-        ids.into_iter().map(|(_, id)| id).collect()
+        ids_in_index_order(self.outgoing.iter().filter(|(_, c)| c.is_writable()).map(|(i, c)| (*i, &c.id)))
     }
 
-    /// Ids of incoming channels the application accepted and still holds.
+    /// Ids of incoming channels the application accepted and still holds, in index
+    /// order.
     pub fn accepted_ids(&self) -> Vec<String> {
-        let mut ids: Vec<(u32, String)> =
-            self.incoming.iter().filter(|(_, c)| c.has_handle).map(|(&index, c)| (index, c.id.to_string())).collect();
-        ids.sort_unstable();
-        ids.into_iter().map(|(_, id)| id).collect()
+        ids_in_index_order(self.incoming.iter().filter(|(_, c)| c.has_handle).map(|(i, c)| (*i, &c.id)))
+    }
+
+    /// Open outgoing plus accepted incoming channels, counted without collecting ids.
+    pub fn active_count(&self) -> usize {
+        self.outgoing.values().filter(|c| c.is_writable()).count()
+            + self.incoming.values().filter(|c| c.has_handle).count()
     }
 
     /// Looks up an open outgoing channel by id.
@@ -972,6 +969,13 @@ impl Session {
         self.wakeups.accept = true;
         self.channel_opened(id, index, Direction::Incoming);
     }
+}
+
+/// The ids of `channels`, ordered by index.
+fn ids_in_index_order<'a>(channels: impl Iterator<Item = (u32, &'a Arc<str>)>) -> Vec<String> {
+    let mut ids: Vec<(u32, &Arc<str>)> = channels.collect();
+    ids.sort_unstable_by_key(|(index, _)| *index);
+    ids.into_iter().map(|(_, id)| id.to_string()).collect()
 }
 
 /// Chunks of one channel's frames the writer takes per round-robin turn (64 KiB
