@@ -60,6 +60,11 @@ pub struct MultiplexerOptions {
     /// Largest DATA payload per frame this side sends, so a higher-priority frame
     /// waits at most one chunk (default 16 KiB).
     pub frame_chunk_size: usize,
+    /// Most bytes one outgoing channel holds queued for the writer thread (default
+    /// 1 MiB): `write` blocks beyond it even with credits to spare, so a fast
+    /// writer's data stays in cache on its way to the transport instead of piling up
+    /// to the peer's whole window.
+    pub send_buffer_size: usize,
     /// Most bytes the writer thread hands the transport in one write (default 256 KiB).
     pub write_batch_size: usize,
     /// Size of the reader thread's read buffer (default 64 KiB).
@@ -98,6 +103,7 @@ impl Default for MultiplexerOptions {
             max_channel_window: 16 * 1024 * 1024,
             max_session_window_growth: 256 * 1024 * 1024,
             frame_chunk_size: 16 * 1024,
+            send_buffer_size: 1024 * 1024,
             write_batch_size: 256 * 1024,
             read_buffer_size: 64 * 1024,
             handshake_timeout: Duration::from_secs(10),
@@ -128,8 +134,8 @@ impl MultiplexerOptions {
         if self.frame_chunk_size == 0 || self.frame_chunk_size > MIN_MAX_FRAME_SIZE as usize * 64 {
             return fail("frame_chunk_size must be in 1..=1 MiB");
         }
-        if self.write_batch_size == 0 || self.read_buffer_size < 16 {
-            return fail("write_batch_size and read_buffer_size must be positive");
+        if self.send_buffer_size == 0 || self.write_batch_size == 0 || self.read_buffer_size < 16 {
+            return fail("send_buffer_size, write_batch_size and read_buffer_size must be positive");
         }
         if self.max_incoming_channels == 0 || self.max_pending_accepts == 0 {
             return fail("channel limits must be positive");

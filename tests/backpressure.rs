@@ -71,7 +71,8 @@ fn writer_blocks_until_reader_reads_over_tcp() {
 #[test]
 fn reader_buffer_never_exceeds_the_window() {
     bounded(Duration::from_secs(120), || {
-        let small = MultiplexerOptions { initial_window: 4096, ..Default::default() };
+        // Auto-tuning off: the window stays at its first grant.
+        let small = MultiplexerOptions { initial_window: 4096, max_channel_window: 4096, ..Default::default() };
         let (a, b) = memory_pair_with(MultiplexerOptions::default(), small);
         let writer = thread::spawn(move || {
             let mut channel = a.open_channel(ChannelOptions::new("trickle")).unwrap();
@@ -94,5 +95,46 @@ fn reader_buffer_never_exceeds_the_window() {
         }
         let (sent, _a) = writer.join().unwrap();
         assert_eq!(sum.finish(), sent);
+    });
+}
+
+/// With credits to spare, a writer still stops at its send buffer while the
+/// transport does not take bytes: `write` queues at most `send_buffer_size`, then
+/// times out (the channel stays usable), and everything arrives once the peer reads.
+#[test]
+fn send_buffer_bounds_queued_bytes() {
+    bounded(Duration::from_secs(60), || {
+        const BUFFER: usize = 64 * 1024;
+        let (mux, mut peer) = raw_memory(MultiplexerOptions { send_buffer_size: BUFFER, ..Default::default() });
+        let options = ChannelOptions::new("bounded").send_timeout(Duration::from_millis(200));
+        let (index, mut channel) = open_from_mux_with(&mux, &mut peer, options, 16 << 20);
+        let data = Pattern::bytes(9, 4 << 20);
+        peer.pause_reading();
+        let first = channel.write(&data).unwrap();
+        assert!(first <= BUFFER, "one write queued {first} bytes, more than the send buffer");
+        let mut written = first;
+        let error = loop {
+            match channel.write(&data[written..]) {
+                Ok(n) => written += n,
+                Err(error) => break error,
+            }
+        };
+        assert_eq!(error.kind(), std::io::ErrorKind::TimedOut);
+        // The transport holds at most its 256 KiB capacity, the queue one buffer.
+        assert!(written <= BUFFER + 512 * 1024, "{written} bytes taken with the transport stalled");
+        peer.resume_reading();
+        channel.write_all(&data[written..]).unwrap();
+        channel.close().unwrap();
+        let mut got = Vec::new();
+        loop {
+            let frame = peer.frame();
+            assert_eq!(frame.index, index);
+            match frame.kind {
+                netconduit::proto::frame::FrameType::Data => got.extend_from_slice(&frame.payload),
+                netconduit::proto::frame::FrameType::Fin => break,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(Checksum::of(&got), Checksum::of(&data));
     });
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 #[test]
 fn higher_priority_data_goes_first() {
     bounded(Duration::from_secs(60), || {
-        let (mux, mut peer) = raw_memory(MultiplexerOptions::default());
+        let (mux, mut peer) = raw_memory(queue_everything());
         let (low, mut low_channel) = open_from_mux(&mux, &mut peer, "low", 16 << 20);
         let options = ChannelOptions::new("high").priority(Priority::HIGH);
         let (high, mut high_channel) = open_from_mux_with(&mux, &mut peer, options, 16 << 20);
@@ -69,7 +69,7 @@ fn higher_priority_data_goes_first() {
 #[test]
 fn equal_priorities_take_turns() {
     bounded(Duration::from_secs(60), || {
-        let (mux, mut peer) = raw_memory(MultiplexerOptions::default());
+        let (mux, mut peer) = raw_memory(queue_everything());
         let (x, mut x_channel) = open_from_mux(&mux, &mut peer, "x", 16 << 20);
         let (y, mut y_channel) = open_from_mux(&mux, &mut peer, "y", 16 << 20);
         let size = 2 << 20;
@@ -106,4 +106,10 @@ fn equal_priorities_take_turns() {
         }
         assert!(runs[first_y..].len() > 10, "the two channels interleaved: {:?}", &runs[first_y..]);
     });
+}
+
+/// These tests queue each channel's whole data while the peer does not read, so
+/// they lift the per-channel send buffer bound above it.
+fn queue_everything() -> MultiplexerOptions {
+    MultiplexerOptions { send_buffer_size: 16 << 20, ..Default::default() }
 }

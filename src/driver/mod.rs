@@ -161,6 +161,7 @@ impl Multiplexer {
             max_channel_window: options.max_channel_window.max(options.initial_window),
             max_session_window_growth: options.max_session_window_growth,
             chunk_size: options.frame_chunk_size,
+            send_buffer_size: options.send_buffer_size,
             write_batch_size: options.write_batch_size,
             handshake_timeout: options.handshake_timeout,
             max_incoming_channels: options.max_incoming_channels,

@@ -167,14 +167,23 @@ impl RecvWindow {
     /// to grant back now, if the threshold was reached.
     pub fn consume(&mut self, n: usize) -> Option<u32> {
         self.consumed += n as u64;
-        let outstanding = self.granted - self.consumed;
-        let due = u64::from(self.window).saturating_sub(outstanding);
-        let threshold = (u64::from(self.window) * u64::from(self.threshold_permille) / 1000).max(1);
-        if due < threshold {
-            return None;
-        }
+        let due = self.due(self.consumed)?;
         self.granted += due;
         Some(due as u32)
+    }
+
+    /// True when consuming `n` more bytes would make a grant due.
+    pub fn grant_due_after(&self, n: usize) -> bool {
+        self.due(self.consumed + n as u64).is_some()
+    }
+
+    /// The grant due once `consumed` bytes were consumed: what tops the outstanding
+    /// allowance back up to the window, if that reaches the threshold.
+    fn due(&self, consumed: u64) -> Option<u64> {
+        let outstanding = self.granted.saturating_sub(consumed);
+        let due = u64::from(self.window).saturating_sub(outstanding);
+        let threshold = (u64::from(self.window) * u64::from(self.threshold_permille) / 1000).max(1);
+        (due >= threshold).then_some(due)
     }
 }
 
@@ -226,6 +235,8 @@ mod tests {
         assert!(window.receive(100));
         assert!(!window.receive(1));
         assert_eq!(window.consume(49), None);
+        assert!(!window.grant_due_after(0));
+        assert!(window.grant_due_after(1));
         assert_eq!(window.consume(1), Some(50));
         assert!(window.receive(50));
         assert!(!window.receive(1));

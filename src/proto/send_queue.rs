@@ -19,6 +19,8 @@ pub struct SendQueue {
     open_data: Option<usize>,
     /// Payload bytes in the last segment.
     tail_payload: usize,
+    /// Encoded bytes queued, headers included.
+    bytes: usize,
 }
 
 impl SendQueue {
@@ -32,6 +34,7 @@ impl SendQueue {
                 self.tail_payload = 0;
             }
             let segment = self.segments.back_mut().expect("a segment was just ensured");
+            let before = segment.len();
             let start = match self.open_data {
                 Some(start) if frame_len(segment, start) < max_frame => start,
                 _ => {
@@ -47,6 +50,7 @@ impl SendQueue {
             let len = frame_len(segment, start) + take;
             set_frame_len(segment, start, len);
             self.tail_payload += take;
+            self.bytes += segment.len() - before;
             data = &data[take..];
         }
     }
@@ -58,17 +62,24 @@ impl SendQueue {
             self.tail_payload = 0;
         }
         put_fin(self.segments.back_mut().expect("a segment was just ensured"), index);
+        self.bytes += HEADER_LEN;
         self.open_data = None;
     }
 
     /// Takes the oldest segment for the wire.
     pub fn pop(&mut self) -> Option<Vec<u8>> {
         let segment = self.segments.pop_front()?;
+        self.bytes -= segment.len();
         if self.segments.is_empty() {
             self.open_data = None;
             self.tail_payload = 0;
         }
         Some(segment)
+    }
+
+    /// Encoded bytes queued, frame headers included.
+    pub fn len(&self) -> usize {
+        self.bytes
     }
 
     /// True when nothing is queued.
@@ -81,6 +92,7 @@ impl SendQueue {
         for segment in self.segments.drain(..) {
             pool.put(segment);
         }
+        self.bytes = 0;
         self.open_data = None;
         self.tail_payload = 0;
     }

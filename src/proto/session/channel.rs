@@ -33,6 +33,9 @@ pub(crate) struct OutChannel {
     pub pre_ack: Vec<u8>,
     /// In the scheduler now.
     pub scheduled: bool,
+    /// A write found the send buffer full; the writer thread wakes it once half
+    /// of it went out.
+    pub waiting_for_room: bool,
     /// FIN is queued (or written); nothing may follow.
     pub fin_queued: bool,
     /// The application holds the `WriteChannel` (or is still opening it).
@@ -52,6 +55,7 @@ impl OutChannel {
             queue: SendQueue::default(),
             pre_ack: Vec::new(),
             scheduled: false,
+            waiting_for_room: false,
             fin_queued: false,
             has_handle: true,
             signal,
@@ -111,6 +115,8 @@ pub(crate) struct InChannel {
     pub opened_at: Instant,
     /// When the application last read (for window auto-tuning).
     pub last_read: Instant,
+    /// When credits were last granted (for window auto-tuning).
+    pub last_grant: Instant,
     pub frames_received: u64,
 }
 
@@ -128,6 +134,7 @@ impl InChannel {
             signal,
             opened_at: now,
             last_read: now,
+            last_grant: now,
             frames_received: 0,
         }
     }

@@ -54,6 +54,8 @@ pub struct SessionConfig {
     pub max_session_window_growth: u64,
     /// Largest DATA payload per frame this side sends.
     pub chunk_size: usize,
+    /// Most encoded bytes one outgoing channel may hold queued.
+    pub send_buffer_size: usize,
     /// Target bytes per `poll_transmit` batch.
     pub write_batch_size: usize,
     /// Deadline for the peer's HANDSHAKE.
@@ -418,6 +420,12 @@ impl Session {
                 total += segment.len();
                 batch.push(segment);
             }
+            if channel.waiting_for_room && channel.queue.len() <= self.config.send_buffer_size / 2 {
+                // Half the buffer free, not one byte: a blocked writer wakes once
+                // per half buffer instead of once per segment.
+                channel.waiting_for_room = false;
+                channel.signal.notify_all();
+            }
             if channel.queue.is_empty() {
                 channel.scheduled = false;
                 channel.signal.notify_all(); // `flush` waiters
@@ -557,7 +565,9 @@ impl Session {
         let max_frame = self.config.chunk_size.min(self.peer_max_frame as usize);
         let chunk = self.config.chunk_size;
         let channel = self.outgoing.get_mut(&index).expect("caller checked");
-        let n = (channel.credit.available().min(data.len() as u64)) as usize;
+        let room = self.config.send_buffer_size.saturating_sub(channel.queue.len());
+        channel.waiting_for_room = room == 0;
+        let n = (channel.credit.available().min(data.len() as u64) as usize).min(room);
         if n == 0 {
             return 0;
         }
@@ -721,12 +731,17 @@ impl Session {
             }
             let starved = channel.window.peer_starved();
             let n = channel.buffer.read(out, &mut self.pool);
-            let drained = channel.buffer.is_empty();
+            let limited = WindowLimit {
+                starved: starved && channel.buffer.is_empty(),
+                fast_grants: channel.window.grant_due_after(n)
+                    && now.saturating_duration_since(channel.last_grant) < FAST_GRANT_INTERVAL,
+            };
             let budget = self.config.max_session_window_growth.saturating_sub(self.window_growth);
-            let change = tune_window(channel, starved && drained, self.config.max_channel_window, budget, now);
+            let change = tune_window(channel, limited, self.config.max_channel_window, budget, now);
             self.window_growth = self.window_growth.saturating_add_signed(change);
             let grant = channel.window.consume(n);
             if let (Some(credits), InState::Open) = (grant, channel.state) {
+                channel.last_grant = now;
                 frame::put_ack(&mut self.urgent, index, credits, Some(channel.window.consumed));
             }
             return Poll::Ready(Ok(n));
@@ -986,13 +1001,28 @@ const TURN_CHUNKS: usize = 4;
 /// A channel idle this long has its window reset to the initial one.
 const IDLE_WINDOW_RESET: Duration = Duration::from_secs(1);
 
-/// Window auto-tuning, applied as the application reads. When the writer had used
-/// every credit and the reader drained everything (`window_limited`), the window,
-/// not either application, limits the transfer: it doubles, within the channel's
-/// maximum and the session's growth `budget`. A channel read again after being idle
-/// starts over from the initial window, so idle channels do not keep large windows.
-/// Returns the change in the session's window growth.
-fn tune_window(channel: &mut InChannel, window_limited: bool, max: u32, budget: u64, now: Instant) -> i64 {
+/// Grants closer together than this mean the window, not the reader, sets the
+/// pace of ACKs: each grant costs both sides a wake-up, so the window grows until
+/// grants are at least this far apart (a 1 GB/s channel then grants every few MiB).
+const FAST_GRANT_INTERVAL: Duration = Duration::from_millis(2);
+
+/// Signs, seen as the application reads, that a channel's window is what limits it.
+#[derive(Clone, Copy, Debug)]
+struct WindowLimit {
+    /// The writer had used every credit and the reader drained everything: the
+    /// window, not either application, held the transfer back.
+    starved: bool,
+    /// A grant is due again within [`FAST_GRANT_INTERVAL`] of the last one: the
+    /// reader keeps up and the window is small for the rate.
+    fast_grants: bool,
+}
+
+/// Window auto-tuning, applied as the application reads. When the window limits
+/// the channel (see [`WindowLimit`]) it doubles, within the channel's maximum and
+/// the session's growth `budget`. A channel read again after being idle starts over
+/// from the initial window, so idle channels do not keep large windows. Returns the
+/// change in the session's window growth.
+fn tune_window(channel: &mut InChannel, limit: WindowLimit, max: u32, budget: u64, now: Instant) -> i64 {
     let window = channel.window.window();
     let initial = channel.window.initial();
     let idle = now.saturating_duration_since(channel.last_read) >= IDLE_WINDOW_RESET;
@@ -1001,7 +1031,7 @@ fn tune_window(channel: &mut InChannel, window_limited: bool, max: u32, budget: 
         channel.window.resize(initial);
         return -i64::from(window - initial);
     }
-    if !window_limited || window >= max {
+    if !(limit.starved || limit.fast_grants) || window >= max {
         return 0;
     }
     let growth = u64::from(window.min(max - window)).min(budget) as u32;

@@ -14,6 +14,7 @@ fn config(session_id: u64) -> SessionConfig {
         max_channel_window: 1000,
         max_session_window_growth: 0,
         chunk_size: 100,
+        send_buffer_size: 1 << 20,
         write_batch_size: 1 << 20,
         handshake_timeout: Duration::from_secs(10),
         max_incoming_channels: 4,
@@ -37,8 +38,12 @@ struct Pair {
 
 impl Pair {
     fn new() -> Pair {
+        Pair::with(config(1), config(2))
+    }
+
+    fn with(a: SessionConfig, b: SessionConfig) -> Pair {
         let now = Instant::now();
-        let mut pair = Pair { a: Session::new(config(1), now), b: Session::new(config(2), now), now };
+        let mut pair = Pair { a: Session::new(a, now), b: Session::new(b, now), now };
         pair.pump();
         assert!(pair.a.is_ready() && pair.b.is_ready());
         pair
@@ -284,4 +289,47 @@ fn a_channel_cancelled_right_after_its_grant_still_counts_as_opened() {
     p.a.handle_input(&transmit(&mut p.b), p.now);
     assert!(matches!(p.a.poll_open(index), Poll::Ready(Ok(()))));
     assert!(matches!(p.a.write(index, b"late"), Poll::Ready(Err(Error::ChannelReset { code: ErrorCode::CANCEL, .. }))));
+}
+
+/// A grant due again within `FAST_GRANT_INTERVAL` of the last one doubles the
+/// window (the reader keeps up; the window sets the pace of ACKs); grants further
+/// apart leave it as it is.
+#[test]
+fn frequent_grants_grow_the_window_and_slow_ones_do_not() {
+    let tuned = |id| SessionConfig { max_channel_window: 8000, max_session_window_growth: 1 << 20, ..config(id) };
+    let mut p = Pair::with(tuned(1), tuned(2));
+    let index = p.open("x", 128);
+    let opened = p.now;
+    // 600 of the 1000-byte window: the writer is not starved, so only the pace of
+    // grants can make the window grow.
+    assert!(matches!(p.a.write(index, &[1; 600]), Poll::Ready(Ok(600))));
+    p.pump();
+    let Poll::Ready(Ok(accepted)) = p.b.accept(Some("x")) else { panic!("nothing to accept") };
+    let mut buf = [0u8; 4096];
+    let soon = opened + FAST_GRANT_INTERVAL / 2;
+    assert!(matches!(p.b.read(accepted, &mut buf, soon), Poll::Ready(Ok(600))));
+    p.pump();
+    assert_eq!(p.a.available_credits(index), 2000, "the window doubled");
+
+    assert!(matches!(p.a.write(index, &[2; 1200]), Poll::Ready(Ok(1200))));
+    p.pump();
+    let later = soon + FAST_GRANT_INTERVAL * 5;
+    assert!(matches!(p.b.read(accepted, &mut buf, later), Poll::Ready(Ok(1200))));
+    p.pump();
+    assert_eq!(p.a.available_credits(index), 2000, "a slow grant keeps the window");
+}
+
+/// With credits to spare, a channel queues at most `send_buffer_size` encoded bytes;
+/// once the writer took them, writes go on.
+#[test]
+fn writes_stop_at_the_send_buffer_until_frames_leave() {
+    let mut p = Pair::with(SessionConfig { send_buffer_size: 300, ..config(1) }, config(2));
+    let index = p.open("x", 128);
+    let data = [7u8; 1000];
+    assert!(matches!(p.a.write(index, &data), Poll::Ready(Ok(300))));
+    assert!(p.a.write(index, &data).is_pending(), "the buffer is full");
+    assert_eq!(p.a.available_credits(index), 700, "credits were not the limit");
+    let wire = transmit(&mut p.a);
+    assert_eq!(wire.len(), 300 + 3 * HEADER_LEN);
+    assert!(matches!(p.a.write(index, &data), Poll::Ready(Ok(300))));
 }
