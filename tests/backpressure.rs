@@ -125,16 +125,7 @@ fn send_buffer_bounds_queued_bytes() {
         peer.resume_reading();
         channel.write_all(&data[written..]).unwrap();
         channel.close().unwrap();
-        let mut got = Vec::new();
-        loop {
-            let frame = peer.frame();
-            assert_eq!(frame.index, index);
-            match frame.kind {
-                netconduit::proto::frame::FrameType::Data => got.extend_from_slice(&frame.payload),
-                netconduit::proto::frame::FrameType::Fin => break,
-                other => panic!("unexpected {other:?}"),
-            }
-        }
+        let got = peer.data_until_fin(index, usize::MAX);
         assert_eq!(Checksum::of(&got), Checksum::of(&data));
     });
 }

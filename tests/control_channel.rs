@@ -113,20 +113,7 @@ fn data_frames_respect_the_peers_max_frame_size() {
         let data = Pattern::bytes(4, 200_000);
         channel.write_all(&data).unwrap();
         channel.close().unwrap();
-        let mut got = Vec::new();
-        loop {
-            let frame = peer.frame();
-            assert_eq!(frame.index, index);
-            match frame.kind {
-                FrameType::Data => {
-                    assert!(frame.payload.len() <= 16 * 1024, "DATA of {} bytes", frame.payload.len());
-                    got.extend_from_slice(&frame.payload);
-                }
-                FrameType::Fin => break,
-                other => panic!("unexpected {other:?}"),
-            }
-        }
-        assert_eq!(got, data);
+        assert_eq!(peer.data_until_fin(index, 16 * 1024), data);
     });
 }
 

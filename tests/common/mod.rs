@@ -528,6 +528,24 @@ impl RawPeer {
         }
     }
 
+    /// The DATA payloads of channel `index` up to its FIN, each at most
+    /// `max_payload` bytes; any other frame fails the test.
+    pub fn data_until_fin(&mut self, index: u32, max_payload: usize) -> Vec<u8> {
+        let mut got = Vec::new();
+        loop {
+            let frame = self.frame();
+            assert_eq!(frame.index, index);
+            match frame.kind {
+                FrameType::Data => {
+                    assert!(frame.payload.len() <= max_payload, "DATA of {} bytes", frame.payload.len());
+                    got.extend_from_slice(&frame.payload);
+                }
+                FrameType::Fin => return got,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
     /// The next frame, which must be `kind` on `index`.
     pub fn expect(&mut self, index: u32, kind: FrameType) -> RawFrame {
         let frame = self.frame();
