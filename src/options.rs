@@ -65,6 +65,14 @@ pub struct MultiplexerOptions {
     /// writer's data stays in cache on its way to the transport instead of piling up
     /// to the peer's whole window.
     pub send_buffer_size: usize,
+    /// Whether a `write` that finds the link idle (nothing queued, nothing being
+    /// written) writes its frames to the transport itself, straight from the
+    /// caller's buffer, instead of copying them for the writer thread (default
+    /// true). Such a write returns once the transport took the bytes, so it may
+    /// block in the transport as a plain socket write would, beyond `send_timeout`,
+    /// until the peer reads or the connection fails. Turn it off for links that can
+    /// stall for long (a slow serial line) when `send_timeout` must bound every write.
+    pub direct_writes: bool,
     /// Most bytes the writer thread hands the transport in one write (default 256 KiB).
     pub write_batch_size: usize,
     /// Size of the reader thread's read buffer (default 64 KiB).
@@ -104,6 +112,7 @@ impl Default for MultiplexerOptions {
             max_session_window_growth: 256 * 1024 * 1024,
             frame_chunk_size: 16 * 1024,
             send_buffer_size: 1024 * 1024,
+            direct_writes: true,
             write_batch_size: 256 * 1024,
             read_buffer_size: 64 * 1024,
             handshake_timeout: Duration::from_secs(10),

@@ -105,9 +105,11 @@ fn reader_buffer_never_exceeds_the_window() {
 fn send_buffer_bounds_queued_bytes() {
     bounded(Duration::from_secs(60), || {
         const BUFFER: usize = 64 * 1024;
-        let (mux, mut peer) = raw_memory(MultiplexerOptions { send_buffer_size: BUFFER, ..Default::default() });
-        let options = ChannelOptions::new("bounded").send_timeout(Duration::from_millis(200));
-        let (index, mut channel) = open_from_mux_with(&mux, &mut peer, options, 16 << 20);
+        // Queued writes only: a direct write would wait in the stalled transport.
+        let options = MultiplexerOptions { send_buffer_size: BUFFER, direct_writes: false, ..Default::default() };
+        let (mux, mut peer) = raw_memory(options);
+        let channel_options = ChannelOptions::new("bounded").send_timeout(Duration::from_millis(200));
+        let (index, mut channel) = open_from_mux_with(&mux, &mut peer, channel_options, 16 << 20);
         let data = Pattern::bytes(9, 4 << 20);
         peer.pause_reading();
         let first = channel.write(&data).unwrap();

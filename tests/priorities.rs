@@ -109,7 +109,8 @@ fn equal_priorities_take_turns() {
 }
 
 /// These tests queue each channel's whole data while the peer does not read, so
-/// they lift the per-channel send buffer bound above it.
+/// they lift the per-channel send buffer bound above it and turn direct writes off
+/// (which would wait in the stalled transport instead of queueing).
 fn queue_everything() -> MultiplexerOptions {
-    MultiplexerOptions { send_buffer_size: 16 << 20, ..Default::default() }
+    MultiplexerOptions { send_buffer_size: 16 << 20, direct_writes: false, ..Default::default() }
 }

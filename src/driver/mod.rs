@@ -162,6 +162,7 @@ impl Multiplexer {
             max_session_window_growth: options.max_session_window_growth,
             chunk_size: options.frame_chunk_size,
             send_buffer_size: options.send_buffer_size,
+            direct_writes: options.direct_writes,
             write_batch_size: options.write_batch_size,
             handshake_timeout: options.handshake_timeout,
             max_incoming_channels: options.max_incoming_channels,
@@ -174,13 +175,13 @@ impl Multiplexer {
             goaway_timeout: options.goaway_timeout,
             linger: options.linger_timeout,
         };
-        let shared = Arc::new(Shared::new(Session::new(config, Instant::now()), shutdown));
+        let shared = Arc::new(Shared::new(Session::new(config, Instant::now()), Box::new(writer), shutdown));
         let spawn = |name: &str, body: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new().name(format!("netconduit-{name}")).spawn(body).map_err(Error::from_transport)
         };
         let buffer_size = options.read_buffer_size;
         let (s1, s2, s3) = (shared.clone(), shared.clone(), shared.clone());
-        let writer = spawn("writer", Box::new(move || threads::run_writer(s1, writer)))?;
+        let writer = spawn("writer", Box::new(move || threads::run_writer(s1)))?;
         let timer = spawn("timer", Box::new(move || threads::run_timer(s2)))?;
         let reader = spawn("reader", Box::new(move || threads::run_reader(s3, reader, buffer_size)))?;
         Ok(Multiplexer {

@@ -1,6 +1,6 @@
 //! State shared by the multiplexer handle, its channels and its threads: the
-//! session behind one mutex, the condvars global waiters sleep on, the event hub
-//! and the transport's shutdown hook.
+//! session behind one mutex, the condvars global waiters sleep on, the event hub,
+//! the transport's writing half and its shutdown hook.
 //!
 //! Every operation follows one pattern: lock, call into the session, then
 //! [`Shared::finish`], which wakes whoever the operation concerns, queues the
@@ -10,9 +10,15 @@
 //! across IO.
 
 use super::events::EventHub;
-use crate::proto::session::Session;
+use crate::error::{Error, Result};
+use crate::proto::session::{DirectWrite, Session};
 use parking_lot::{Condvar, Mutex, MutexGuard};
+use std::io::{self, IoSlice, Write};
 use std::net::Shutdown;
+use std::time::Instant;
+
+/// The transport's writing half, as the threads that write to it share it.
+pub(crate) type Transport = Box<dyn Write + Send>;
 
 /// Shuts the transport down in one or both directions, making blocked reads and
 /// writes return. Called at most once per direction.
@@ -36,11 +42,15 @@ pub(crate) struct Shared {
     /// `wait_ready`, `ping` and `close` callers wait here for session state changes.
     pub state_cv: Condvar,
     pub events: EventHub,
+    /// Written by whoever holds the session's transmission (the writer thread or a
+    /// direct writer), never with the session lock held; `None` once the writer
+    /// thread closed it.
+    transport: Mutex<Option<Transport>>,
     closer: Mutex<Closer>,
 }
 
 impl Shared {
-    pub fn new(session: Session, hook: Option<ShutdownFn>) -> Shared {
+    pub fn new(session: Session, transport: Transport, hook: Option<ShutdownFn>) -> Shared {
         Shared {
             session: Mutex::new(session),
             writer_cv: Condvar::new(),
@@ -48,6 +58,7 @@ impl Shared {
             accept_cv: Condvar::new(),
             state_cv: Condvar::new(),
             events: EventHub::default(),
+            transport: Mutex::new(Some(transport)),
             closer: Mutex::new(Closer { hook, ..Closer::default() }),
         }
     }
@@ -83,6 +94,44 @@ impl Shared {
         }
     }
 
+    /// Writes `slices` completely to the transport, then flushes it if asked to.
+    /// The caller holds the session's transmission, not its lock.
+    pub fn write_transport(&self, slices: &mut [IoSlice<'_>], flush: bool) -> io::Result<()> {
+        let mut transport = self.transport.lock();
+        let transport = transport.as_mut().ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
+        write_all_vectored(transport, slices)?;
+        if flush {
+            transport.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Flushes and drops the transport's writing half (which closes pipes and
+    /// child stdin); the writer thread's last act before the shutdown.
+    pub fn close_transport(&self) {
+        if let Some(mut transport) = self.transport.lock().take() {
+            let _ = transport.flush();
+        }
+    }
+
+    /// Performs a direct write claimed from the session for the start of `data`,
+    /// then ends the transmission. A transport failure ends the session.
+    pub fn transmit_direct(&self, frames: &DirectWrite, data: &[u8]) -> Result<usize> {
+        let result = self.write_transport(&mut frames.slices(data), true);
+        let mut session = self.lock();
+        let now = Instant::now();
+        session.end_transmit(now);
+        let outcome = match result {
+            Ok(()) => Ok(frames.payload_len()),
+            Err(error) => {
+                session.handle_transport_closed(Some(error), now);
+                Err(session.error().cloned().unwrap_or(Error::Closed))
+            }
+        };
+        self.finish(session);
+        outcome
+    }
+
     /// Shuts the transport down (`Write`: half-close; `Both`: for good). Must be
     /// called without the session lock held.
     pub fn shutdown_transport(&self, how: Shutdown) {
@@ -109,4 +158,17 @@ impl Shared {
     pub fn can_interrupt_reader(&self) -> bool {
         self.closer.lock().hook.is_some()
     }
+}
+
+/// Writes every slice completely, with as few syscalls as the writer allows.
+fn write_all_vectored(writer: &mut dyn Write, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
+    while !slices.is_empty() {
+        match writer.write_vectored(slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }

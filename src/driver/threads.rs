@@ -4,7 +4,7 @@
 use super::shared::Shared;
 use crate::proto::session::{CloseKind, Session};
 use parking_lot::MutexGuard;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, Read};
 use std::net::Shutdown;
 use std::sync::Arc;
 use std::time::Instant;
@@ -50,22 +50,23 @@ pub(crate) fn run_reader<R: Read>(shared: Arc<Shared>, mut reader: R, buffer_siz
 /// Moves frames from the session to the transport, batching what is ready into one
 /// vectored write, until the session ends and its last frames are written; then
 /// half-closes the transport (the reader drains it) or, after an abort, shuts it
-/// down.
-pub(crate) fn run_writer<W: Write>(shared: Arc<Shared>, mut writer: W) {
+/// down. It waits while a direct write holds the transmission.
+pub(crate) fn run_writer(shared: Arc<Shared>) {
     let mut batch: Vec<Vec<u8>> = Vec::new();
     let mut failed = false;
     loop {
         let mut session = shared.lock();
-        session.recycle(&mut batch);
+        session.transmitted(&mut batch, Instant::now());
         if !wait_for_frames(&shared, &mut session) {
             break;
         }
         session.poll_transmit(&mut batch, Instant::now());
         let more = session.wants_transmit();
         shared.finish(session);
-        let result = write_all_vectored(&mut writer, &batch).and_then(|()| if more { Ok(()) } else { writer.flush() });
-        if let Err(error) = result {
+        let mut slices: Vec<IoSlice<'_>> = batch.iter().filter(|b| !b.is_empty()).map(|b| IoSlice::new(b)).collect();
+        if let Err(error) = shared.write_transport(&mut slices, !more) {
             let mut session = shared.lock();
+            session.transmitted(&mut batch, Instant::now());
             session.handle_transport_closed(Some(error), Instant::now());
             shared.finish(session);
             failed = true;
@@ -73,16 +74,15 @@ pub(crate) fn run_writer<W: Write>(shared: Arc<Shared>, mut writer: W) {
         }
     }
     let lingering = !failed && shared.lock().close_kind() != Some(CloseKind::Abort);
-    let _ = writer.flush();
-    drop(writer);
+    shared.close_transport();
     shared.shutdown_transport(if lingering { Shutdown::Write } else { Shutdown::Both });
 }
 
-/// Waits until frames are ready; false when the session is over and everything it
-/// wanted sent was handed out.
+/// Waits until frames are ready and nobody transmits; false when the session is
+/// over and everything it wanted sent was handed out.
 fn wait_for_frames(shared: &Shared, session: &mut MutexGuard<'_, Session>) -> bool {
     loop {
-        if session.wants_transmit() {
+        if session.wants_transmit() && !session.is_transmitting() {
             return true;
         }
         if session.should_close_transport() {
@@ -90,21 +90,6 @@ fn wait_for_frames(shared: &Shared, session: &mut MutexGuard<'_, Session>) -> bo
         }
         shared.writer_cv.wait(session);
     }
-}
-
-/// Writes every buffer completely, with as few syscalls as the writer allows.
-fn write_all_vectored<W: Write>(writer: &mut W, buffers: &[Vec<u8>]) -> io::Result<()> {
-    let mut slices: Vec<IoSlice<'_>> = buffers.iter().filter(|b| !b.is_empty()).map(|b| IoSlice::new(b)).collect();
-    let mut slices = &mut slices[..];
-    while !slices.is_empty() {
-        match writer.write_vectored(slices) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => IoSlice::advance_slices(&mut slices, n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 /// Sleeps until the session's next deadline and hands it the time. It never wakes

@@ -3,6 +3,7 @@
 use super::handle::ChannelHandle;
 use crate::error::Result;
 use crate::options::Priority;
+use crate::proto::session::Written;
 use crate::stats::ChannelStats;
 use std::io::{self, Write};
 use std::task::Poll;
@@ -11,9 +12,15 @@ use std::time::{Duration, Instant};
 /// The writing end of an outgoing channel, from [`Multiplexer::open_channel`].
 ///
 /// # Blocking
-/// [`write`](Write::write) queues as many bytes as the peer granted credits for,
-/// encoded as frames for the writer thread, and returns how many (at least one).
-/// With no credits it blocks until a grant arrives. After the channel's
+/// [`write`](Write::write) takes as many bytes as the peer granted credits for and
+/// returns how many (at least one). When the link is idle (nothing queued, nothing
+/// being written) it writes their frames to the transport itself, straight from
+/// `buf`, and returns once the transport took them, so it may block in the
+/// transport like a socket write (see [`MultiplexerOptions::direct_writes`]).
+/// Otherwise it copies them, encoded as frames, into the channel's queue for the
+/// writer thread (at most `send_buffer_size` bytes queued) and returns at once.
+/// With no credits or a full queue it blocks until a grant arrives or the queue
+/// drains. After the channel's
 /// `send_timeout` it fails with [`io::ErrorKind::TimedOut`] (inner error
 /// [`Error::Timeout`](crate::Error::Timeout)) and the channel stays open: retry or give up.
 /// [`flush`](Write::flush) never blocks (frames are sent as soon as the writer thread
@@ -27,6 +34,7 @@ use std::time::{Duration, Instant};
 /// bytes; the peer's reader then sees end of stream once it read them all.
 ///
 /// [`Multiplexer::open_channel`]: crate::Multiplexer::open_channel
+/// [`MultiplexerOptions::direct_writes`]: crate::MultiplexerOptions::direct_writes
 pub struct WriteChannel {
     handle: ChannelHandle,
     send_timeout: Duration,
@@ -101,7 +109,13 @@ impl WriteChannel {
 impl Write for WriteChannel {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let deadline = Instant::now() + self.send_timeout;
-        Ok(self.handle.block_on(Some(deadline), "write", |session, index| session.write(index, buf))?)
+        let written = self
+            .handle
+            .block_on(Some(deadline), "write", |session, index| session.write_or_claim(index, buf, Instant::now()))?;
+        match written {
+            Written::Queued(n) => Ok(n),
+            Written::Direct(frames) => Ok(self.handle.shared.transmit_direct(&frames, buf)?),
+        }
     }
 
     /// Never blocks: queued frames are already on their way (the writer thread sends

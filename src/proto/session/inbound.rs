@@ -110,7 +110,11 @@ impl Inbound<'_> {
             return DataTarget::Discard;
         };
         match channel.state {
-            InState::Open if channel.window.receive(header.len) => DataTarget::Deliver(index),
+            InState::Open if channel.window.receive(header.len) => {
+                let priority = channel.priority;
+                s.note_active_priority(priority, self.now);
+                DataTarget::Deliver(index)
+            }
             InState::Open => {
                 channel.state = InState::Discarding;
                 let reason = format!("DATA of {} bytes beyond the credits granted", header.len);

@@ -11,9 +11,11 @@
 //! [`Wakeups`] flags for the driver's global waiters, and [`Event`]s.
 
 mod channel;
+mod direct;
 mod inbound;
 
 use self::channel::{InChannel, InState, OutChannel, OutState};
+pub use self::direct::{DirectWrite, Written};
 use super::control::Control;
 use super::credit::RecvWindow;
 use super::decoder::Decoder;
@@ -56,6 +58,8 @@ pub struct SessionConfig {
     pub chunk_size: usize,
     /// Most encoded bytes one outgoing channel may hold queued.
     pub send_buffer_size: usize,
+    /// Writers that find the link idle may transmit their frames themselves.
+    pub direct_writes: bool,
     /// Target bytes per `poll_transmit` batch.
     pub write_batch_size: usize,
     /// Deadline for the peer's HANDSHAKE.
@@ -146,6 +150,10 @@ pub struct Session {
 
     urgent: Vec<u8>,
     scheduler: Scheduler,
+    /// A transmission (writer batch or direct write) is under way.
+    transmitting: bool,
+    /// When the last transmission ended.
+    last_transmit: Instant,
     pool: BufferPool,
     timers: Timers,
     wakeups: Wakeups,
@@ -153,6 +161,8 @@ pub struct Session {
 
     /// Window growth granted to incoming channels, beyond their initial windows.
     window_growth: u64,
+    /// The highest priority that received DATA lately, and when it last did.
+    top_active_priority: Option<(u8, Instant)>,
     heartbeat: Heartbeat,
     /// Outstanding `ping()` calls: timestamp → round trip once answered.
     user_pings: HashMap<u64, Option<Duration>>,
@@ -196,11 +206,14 @@ impl Session {
             goaway_received: None,
             urgent: Vec::new(),
             scheduler: Scheduler::default(),
+            transmitting: false,
+            last_transmit: now,
             pool,
             timers,
             wakeups: Wakeups::default(),
             events: Vec::new(),
             window_growth: 0,
+            top_active_priority: None,
             heartbeat: Heartbeat::new(config.heartbeat, now),
             user_pings: HashMap::new(),
             closing: false,
@@ -389,17 +402,19 @@ impl Session {
         !self.urgent.is_empty() || !self.scheduler.is_empty()
     }
 
-    /// True when the writer should close the transport: the session ended and its
-    /// last frames (an ERROR) were handed out.
+    /// True when the writer should close the transport: the session ended, its
+    /// last frames (an ERROR) were handed out and no direct write is under way.
     pub fn should_close_transport(&self) -> bool {
-        self.is_closed() && !self.wants_transmit()
+        self.is_closed() && !self.wants_transmit() && !self.transmitting
     }
 
-    /// Moves frames for the wire into `batch`, about `write_batch_size` bytes at most:
-    /// control frames (ACK, ERR, INIT, control channel) first, then one segment per
-    /// scheduling turn, highest priority first, round-robin among equals. Returns the
-    /// bytes moved.
+    /// Starts a transmission and moves frames for the wire into `batch`, about
+    /// `write_batch_size` bytes at most: control frames (ACK, ERR, INIT, control
+    /// channel) first, then one segment per scheduling turn, highest priority first,
+    /// round-robin among equals. Returns the bytes moved. Once they were written,
+    /// [`transmitted`](Self::transmitted) ends the transmission.
     pub fn poll_transmit(&mut self, batch: &mut Vec<Vec<u8>>, now: Instant) -> usize {
+        self.begin_transmit();
         let mut total = 0;
         if !self.urgent.is_empty() {
             let fresh = self.pool.get(0);
@@ -442,11 +457,13 @@ impl Session {
         total
     }
 
-    /// Returns written buffers for reuse.
-    pub fn recycle(&mut self, batch: &mut Vec<Vec<u8>>) {
+    /// Ends the transmission of a batch from [`poll_transmit`](Self::poll_transmit)
+    /// and returns its buffers for reuse.
+    pub fn transmitted(&mut self, batch: &mut Vec<Vec<u8>>, now: Instant) {
         for buffer in batch.drain(..) {
             self.pool.put(buffer);
         }
+        self.end_transmit(now);
     }
 
     // ----- outgoing channels ---------------------------------------------------
@@ -736,8 +753,15 @@ impl Session {
                 fast_grants: channel.window.grant_due_after(n)
                     && now.saturating_duration_since(channel.last_grant) < FAST_GRANT_INTERVAL,
             };
+            let outranked = self.top_active_priority.is_some_and(|(priority, at)| {
+                priority > channel.priority && now.saturating_duration_since(at) < IDLE_WINDOW_RESET
+            });
+            let max = match outranked {
+                true => self.config.max_channel_window.min(channel.window.initial().saturating_mul(OUTRANKED_WINDOWS)),
+                false => self.config.max_channel_window,
+            };
             let budget = self.config.max_session_window_growth.saturating_sub(self.window_growth);
-            let change = tune_window(channel, limited, self.config.max_channel_window, budget, now);
+            let change = tune_window(channel, limited, max, budget, now);
             self.window_growth = self.window_growth.saturating_add_signed(change);
             let grant = channel.window.consume(n);
             if let (Some(credits), InState::Open) = (grant, channel.state) {
@@ -752,6 +776,19 @@ impl Session {
         match channel.state {
             InState::Finished => Poll::Ready(Ok(0)),
             _ => Poll::Pending,
+        }
+    }
+
+    /// Records DATA arriving on a channel of `priority`, for window auto-tuning.
+    /// Only the highest recent priority is kept: O(1) per frame; once it was idle
+    /// for `IDLE_WINDOW_RESET` any priority takes its place.
+    fn note_active_priority(&mut self, priority: u8, now: Instant) {
+        let replace = match self.top_active_priority {
+            Some((top, at)) => priority >= top || now.saturating_duration_since(at) >= IDLE_WINDOW_RESET,
+            None => true,
+        };
+        if replace {
+            self.top_active_priority = Some((priority, now));
         }
     }
 
@@ -1006,6 +1043,12 @@ const IDLE_WINDOW_RESET: Duration = Duration::from_secs(1);
 /// grants are at least this far apart (a 1 GB/s channel then grants every few MiB).
 const FAST_GRANT_INTERVAL: Duration = Duration::from_millis(2);
 
+/// While a channel of higher priority received DATA lately, a channel's window is
+/// held at this many initial windows (256 KiB by default): what a large window puts
+/// in flight sits in the transport's buffers ahead of every later frame, where the
+/// scheduler cannot let a higher-priority frame overtake it.
+const OUTRANKED_WINDOWS: u32 = 4;
+
 /// Signs, seen as the application reads, that a channel's window is what limits it.
 #[derive(Clone, Copy, Debug)]
 struct WindowLimit {
@@ -1018,18 +1061,20 @@ struct WindowLimit {
 }
 
 /// Window auto-tuning, applied as the application reads. When the window limits
-/// the channel (see [`WindowLimit`]) it doubles, within the channel's maximum and
-/// the session's growth `budget`. A channel read again after being idle starts over
-/// from the initial window, so idle channels do not keep large windows. Returns the
-/// change in the session's window growth.
+/// the channel (see [`WindowLimit`]) it doubles, within `max` and the session's
+/// growth `budget`; above `max` (a higher priority became active) it shrinks to it.
+/// A channel read again after being idle starts over from the initial window, so
+/// idle channels do not keep large windows. Returns the change in the session's
+/// window growth.
 fn tune_window(channel: &mut InChannel, limit: WindowLimit, max: u32, budget: u64, now: Instant) -> i64 {
     let window = channel.window.window();
     let initial = channel.window.initial();
     let idle = now.saturating_duration_since(channel.last_read) >= IDLE_WINDOW_RESET;
     channel.last_read = now;
-    if idle && window > initial {
-        channel.window.resize(initial);
-        return -i64::from(window - initial);
+    let ceiling = if idle { initial } else { max.max(initial) };
+    if window > ceiling {
+        channel.window.resize(ceiling);
+        return -i64::from(window - ceiling);
     }
     if !(limit.starved || limit.fast_grants) || window >= max {
         return 0;

@@ -15,6 +15,7 @@ fn config(session_id: u64) -> SessionConfig {
         max_session_window_growth: 0,
         chunk_size: 100,
         send_buffer_size: 1 << 20,
+        direct_writes: true,
         write_batch_size: 1 << 20,
         handshake_timeout: Duration::from_secs(10),
         max_incoming_channels: 4,
@@ -71,7 +72,7 @@ fn transmit(session: &mut Session) -> Vec<u8> {
     let mut batch = Vec::new();
     session.poll_transmit(&mut batch, Instant::now());
     let bytes = batch.concat();
-    session.recycle(&mut batch);
+    session.transmitted(&mut batch, Instant::now());
     bytes
 }
 
@@ -332,4 +333,80 @@ fn writes_stop_at_the_send_buffer_until_frames_leave() {
     let wire = transmit(&mut p.a);
     assert_eq!(wire.len(), 300 + 3 * HEADER_LEN);
     assert!(matches!(p.a.write(index, &data), Poll::Ready(Ok(300))));
+}
+
+/// An idle link lets a writer claim the transmission and send its own frames (at
+/// most one chunk each, the bytes `put_data` would produce); while it transmits,
+/// and while frames wait for the writer thread, writes are queued instead.
+#[test]
+fn an_idle_link_takes_a_direct_write_and_a_busy_one_queues() {
+    let mut p = Pair::new();
+    let index = p.open("x", 128);
+    let other = p.open("y", 128);
+    let data: Vec<u8> = (0..250u32).map(|i| i as u8).collect();
+    let later = p.now + direct::SMALL_WRITE_IDLE;
+    let Poll::Ready(Ok(Written::Direct(frames))) = p.a.write_or_claim(index, &data, later) else {
+        panic!("an idle link takes a direct write")
+    };
+    assert_eq!(frames.payload_len(), 250);
+    let mut expected = Vec::new();
+    for chunk in data.chunks(100) {
+        frame::put_data(&mut expected, index, chunk);
+    }
+    let wire: Vec<u8> = frames.slices(&data).iter().flat_map(|slice| slice.to_vec()).collect();
+    assert_eq!(wire, expected);
+    assert!(p.a.is_transmitting());
+    assert!(matches!(p.a.write_or_claim(other, &data, later), Poll::Ready(Ok(Written::Queued(250)))));
+    p.a.end_transmit(later);
+    // y's frames wait for the writer thread: x must not overtake them.
+    assert!(matches!(p.a.write_or_claim(index, &data, later), Poll::Ready(Ok(Written::Queued(250)))));
+    assert_eq!(p.a.available_credits(index), 500, "both writes spent credits");
+}
+
+/// Small writes go direct only after the link was idle for `SMALL_WRITE_IDLE`, so
+/// a stream of small messages is coalesced by the writer thread instead.
+#[test]
+fn small_writes_go_direct_only_after_the_link_was_idle() {
+    let mut p = Pair::new();
+    let index = p.open("x", 128);
+    let start = Instant::now() + direct::SMALL_WRITE_IDLE;
+    let Poll::Ready(Ok(Written::Direct(_))) = p.a.write_or_claim(index, b"ping", start) else {
+        panic!("a lone small write goes direct")
+    };
+    p.a.end_transmit(start);
+    assert!(matches!(p.a.write_or_claim(index, b"ping", start), Poll::Ready(Ok(Written::Queued(4)))));
+    transmit(&mut p.a);
+    let idle = Instant::now() + direct::SMALL_WRITE_IDLE;
+    assert!(matches!(p.a.write_or_claim(index, b"ping", idle), Poll::Ready(Ok(Written::Direct(_)))));
+}
+
+/// A channel's window grows while it is the highest priority receiving, and is
+/// held at `OUTRANKED_WINDOWS` initial windows once a higher priority is active, so
+/// its bytes in flight cannot delay the higher channel's frames for long.
+#[test]
+fn a_higher_priority_channel_holds_lower_windows_down() {
+    let tuned = |id| SessionConfig { max_channel_window: 16_000, max_session_window_growth: 1 << 20, ..config(id) };
+    let mut p = Pair::with(tuned(1), tuned(2));
+    let low = p.open("low", 10);
+    let Poll::Ready(Ok(accepted)) = p.b.accept(Some("low")) else { panic!("nothing to accept") };
+    let data = vec![0u8; 1 << 16];
+    let mut out = vec![0u8; 1 << 16];
+    let mut at = p.now;
+    let mut round = |p: &mut Pair| {
+        let credits = p.a.available_credits(low) as usize;
+        assert!(matches!(p.a.write(low, &data[..credits]), Poll::Ready(Ok(n)) if n == credits));
+        p.pump();
+        at += FAST_GRANT_INTERVAL / 4;
+        assert!(matches!(p.b.read(accepted, &mut out, at), Poll::Ready(Ok(n)) if n == credits));
+        p.pump();
+        p.a.available_credits(low)
+    };
+    assert_eq!(round(&mut p), 2000);
+    assert_eq!(round(&mut p), 4000);
+    assert_eq!(round(&mut p), 8000);
+    let high = p.open("high", 200);
+    assert!(matches!(p.a.write(high, b"!"), Poll::Ready(Ok(1))));
+    p.pump();
+    assert_eq!(round(&mut p), 4000, "held at four initial windows");
+    assert_eq!(round(&mut p), 4000);
 }
