@@ -72,6 +72,9 @@ pub struct MultiplexerOptions {
     /// block in the transport as a plain socket write would, beyond `send_timeout`,
     /// until the peer reads or the connection fails. Turn it off for links that can
     /// stall for long (a slow serial line) when `send_timeout` must bound every write.
+    /// Only used on transports the multiplexer can shut down (see
+    /// [`Multiplexer::new`](crate::Multiplexer::new) and `with_shutdown`), so closing
+    /// the session always frees such a write.
     pub direct_writes: bool,
     /// Most bytes the writer thread hands the transport in one write (default 256 KiB).
     pub write_batch_size: usize,

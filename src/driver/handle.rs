@@ -21,25 +21,40 @@ impl ChannelHandle {
     /// Runs `poll` under the session lock until it is ready, sleeping on the
     /// channel's signal in between, at most until `deadline` (then
     /// `Error::Timeout(what)`). Wakes whoever the operation concerns afterwards.
+    ///
+    /// With `may_read` and no deadline, the caller reads the transport itself when
+    /// the session's input role is free instead of sleeping (a blocking read cannot
+    /// keep a deadline, so a caller with one never does; nor one on a transport that
+    /// closing the session could not interrupt).
     pub fn block_on<T>(
         &self,
         deadline: Option<Instant>,
         what: &'static str,
+        may_read: bool,
         mut poll: impl FnMut(&mut Session, u32) -> Poll<Result<T>>,
     ) -> Result<T> {
-        let mut session = self.shared.lock();
+        let shared = &self.shared;
+        let reads = may_read && deadline.is_none() && shared.is_interruptible();
+        let mut session = shared.lock();
         loop {
             if let Poll::Ready(result) = poll(&mut session, self.index) {
-                self.shared.finish(session);
+                if reads {
+                    session.withdraw_input_claim(self.index);
+                }
+                shared.finish(session);
                 return result;
             }
-            match deadline {
-                Some(deadline) => {
-                    if self.signal.wait_until(&mut session, deadline).timed_out() {
-                        return Err(Error::Timeout(what));
-                    }
+            if !reads {
+                if shared.wait_for_input(&self.signal, &mut session, deadline) {
+                    return Err(Error::Timeout(what));
                 }
-                None => self.signal.wait(&mut session),
+            } else if session.claim_input(self.index, &self.signal) {
+                shared.pump_input(session);
+                session = shared.lock();
+            } else {
+                // A candidate for the input role: woken by its bytes or when the
+                // role frees up.
+                self.signal.wait(&mut session);
             }
         }
     }

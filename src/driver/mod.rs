@@ -13,8 +13,8 @@ pub use read_channel::ReadChannel;
 pub use write_channel::WriteChannel;
 
 use self::handle::ChannelHandle;
-use self::shared::Shared;
 pub(crate) use self::shared::ShutdownFn;
+use self::shared::{Input, Shared};
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::options::{ChannelOptions, MultiplexerOptions, Priority};
@@ -23,7 +23,7 @@ use crate::proto::session::{Session, SessionConfig, Signal};
 use crate::proto::ErrorCode;
 use crate::stats::{ChannelStats, MultiplexerStats};
 use crossbeam_channel::Receiver;
-use parking_lot::{Condvar, Mutex, MutexGuard};
+use parking_lot::Mutex;
 use std::io::{Read, Write};
 use std::sync::Arc;
 use std::task::Poll;
@@ -162,7 +162,9 @@ impl Multiplexer {
             max_session_window_growth: options.max_session_window_growth,
             chunk_size: options.frame_chunk_size,
             send_buffer_size: options.send_buffer_size,
-            direct_writes: options.direct_writes,
+            // An application thread may only block in the transport if closing the
+            // session can free it.
+            direct_writes: options.direct_writes && shutdown.is_some(),
             write_batch_size: options.write_batch_size,
             handshake_timeout: options.handshake_timeout,
             max_incoming_channels: options.max_incoming_channels,
@@ -175,15 +177,15 @@ impl Multiplexer {
             goaway_timeout: options.goaway_timeout,
             linger: options.linger_timeout,
         };
-        let shared = Arc::new(Shared::new(Session::new(config, Instant::now()), Box::new(writer), shutdown));
+        let input = Input { transport: Box::new(reader), buffer: vec![0; options.read_buffer_size] };
+        let shared = Arc::new(Shared::new(Session::new(config, Instant::now()), input, Box::new(writer), shutdown));
         let spawn = |name: &str, body: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new().name(format!("netconduit-{name}")).spawn(body).map_err(Error::from_transport)
         };
-        let buffer_size = options.read_buffer_size;
         let (s1, s2, s3) = (shared.clone(), shared.clone(), shared.clone());
         let writer = spawn("writer", Box::new(move || threads::run_writer(s1)))?;
         let timer = spawn("timer", Box::new(move || threads::run_timer(s2)))?;
-        let reader = spawn("reader", Box::new(move || threads::run_reader(s3, reader, buffer_size)))?;
+        let reader = spawn("reader", Box::new(move || threads::run_reader(s3)))?;
         Ok(Multiplexer {
             inner: Arc::new(Inner {
                 shared,
@@ -209,7 +211,7 @@ impl Multiplexer {
             if session.is_ready() {
                 return Ok(());
             }
-            if self.shared().state_cv.wait_until(&mut session, deadline).timed_out() {
+            if self.shared().wait_for_input(&self.shared().state_cv, &mut session, Some(deadline)) {
                 return Err(Error::Timeout("handshake"));
             }
         }
@@ -254,7 +256,7 @@ impl Multiplexer {
                         return Err(error);
                     }
                     Poll::Pending => {
-                        if signal.wait_until(&mut session, deadline).timed_out() {
+                        if shared.wait_for_input(&signal, &mut session, Some(deadline)) {
                             session.finish(index, Instant::now());
                             shared.finish(session);
                             return Err(Error::Timeout("open_channel"));
@@ -313,7 +315,11 @@ impl Multiplexer {
                     return Ok(ReadChannel::new(handle));
                 }
                 Poll::Ready(Err(error)) => return Err(error),
-                Poll::Pending => wait(&shared.accept_cv, &mut session, deadline, "accept")?,
+                Poll::Pending => {
+                    if shared.wait_for_input(&shared.accept_cv, &mut session, deadline) {
+                        return Err(Error::Timeout("accept"));
+                    }
+                }
             }
         }
     }
@@ -411,7 +417,7 @@ impl Multiplexer {
             if let Poll::Ready(result) = session.poll_ping(timestamp) {
                 break result;
             }
-            if shared.state_cv.wait_until(&mut session, deadline).timed_out() {
+            if shared.wait_for_input(&shared.state_cv, &mut session, Some(deadline)) {
                 break Err(Error::Timeout("ping"));
             }
         };
@@ -455,7 +461,7 @@ impl Multiplexer {
         shared.finish(session);
         let mut session = shared.lock();
         while !session.is_closed() {
-            shared.state_cv.wait(&mut session);
+            shared.wait_for_input(&shared.state_cv, &mut session, None);
         }
         drop(session);
         self.inner.join();
@@ -480,7 +486,7 @@ impl Inner {
             }
         }
         if let Some(reader) = self.reader_thread.lock().take() {
-            let interruptible = self.shared.can_interrupt_reader() || reader.is_finished();
+            let interruptible = self.shared.is_interruptible() || reader.is_finished();
             if reader.thread().id() != current && interruptible {
                 let _ = reader.join();
             }
@@ -521,23 +527,6 @@ fn random_session_id() -> u64 {
         hasher.write_u128(since_epoch.as_nanos());
     }
     hasher.finish().max(1)
-}
-
-/// Waits on `condvar` until notified or `deadline`.
-fn wait(
-    condvar: &Condvar,
-    session: &mut MutexGuard<'_, Session>,
-    deadline: Option<Instant>,
-    what: &'static str,
-) -> Result<()> {
-    match deadline {
-        Some(deadline) if condvar.wait_until(session, deadline).timed_out() => Err(Error::Timeout(what)),
-        Some(_) => Ok(()),
-        None => {
-            condvar.wait(session);
-            Ok(())
-        }
-    }
 }
 
 impl std::fmt::Debug for Multiplexer {

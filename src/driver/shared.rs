@@ -1,6 +1,6 @@
 //! State shared by the multiplexer handle, its channels and its threads: the
 //! session behind one mutex, the condvars global waiters sleep on, the event hub,
-//! the transport's writing half and its shutdown hook.
+//! the transport's two halves and its shutdown hook.
 //!
 //! Every operation follows one pattern: lock, call into the session, then
 //! [`Shared::finish`], which wakes whoever the operation concerns, queues the
@@ -13,12 +13,19 @@ use super::events::EventHub;
 use crate::error::{Error, Result};
 use crate::proto::session::{DirectWrite, Session};
 use parking_lot::{Condvar, Mutex, MutexGuard};
-use std::io::{self, IoSlice, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::Shutdown;
 use std::time::Instant;
 
 /// The transport's writing half, as the threads that write to it share it.
 pub(crate) type Transport = Box<dyn Write + Send>;
+
+/// The transport's reading half and the buffer its reads land in, used by whoever
+/// holds the session's input role.
+pub(crate) struct Input {
+    pub transport: Box<dyn Read + Send>,
+    pub buffer: Vec<u8>,
+}
 
 /// Shuts the transport down in one or both directions, making blocked reads and
 /// writes return. Called at most once per direction.
@@ -35,6 +42,8 @@ pub(crate) struct Shared {
     pub session: Mutex<Session>,
     /// The writer thread waits here for frames.
     pub writer_cv: Condvar,
+    /// The reader thread waits here for the input role.
+    pub reader_cv: Condvar,
     /// The timer thread waits here for the next deadline.
     pub timer_cv: Condvar,
     /// `accept` callers wait here.
@@ -46,19 +55,27 @@ pub(crate) struct Shared {
     /// direct writer), never with the session lock held; `None` once the writer
     /// thread closed it.
     transport: Mutex<Option<Transport>>,
+    /// Read by whoever holds the session's input role, never with the session lock
+    /// held; `None` once the reader thread closed it.
+    input: Mutex<Option<Input>>,
+    /// A shutdown hook exists, so a thread blocked in the transport can be freed.
+    interruptible: bool,
     closer: Mutex<Closer>,
 }
 
 impl Shared {
-    pub fn new(session: Session, transport: Transport, hook: Option<ShutdownFn>) -> Shared {
+    pub fn new(session: Session, input: Input, transport: Transport, hook: Option<ShutdownFn>) -> Shared {
         Shared {
             session: Mutex::new(session),
             writer_cv: Condvar::new(),
+            reader_cv: Condvar::new(),
             timer_cv: Condvar::new(),
             accept_cv: Condvar::new(),
             state_cv: Condvar::new(),
             events: EventHub::default(),
             transport: Mutex::new(Some(transport)),
+            input: Mutex::new(Some(input)),
+            interruptible: hook.is_some(),
             closer: Mutex::new(Closer { hook, ..Closer::default() }),
         }
     }
@@ -73,6 +90,9 @@ impl Shared {
         let wakeups = session.take_wakeups();
         if session.wants_transmit() || session.is_closed() {
             self.writer_cv.notify_one();
+        }
+        if wakeups.reader || session.is_closed() {
+            self.reader_cv.notify_one();
         }
         let shutdown = session.take_shutdown_request();
         let queued = session.has_events() && self.events.enqueue(session.take_events());
@@ -92,6 +112,71 @@ impl Shared {
         if queued {
             self.events.dispatch();
         }
+    }
+
+    /// Reads the transport once and feeds the session, then wakes whoever that
+    /// concerns; after the end of input, shuts the transport down. The caller holds
+    /// the session's input role (and gives it back here) and the lock, which is
+    /// released for the read and then for good.
+    pub fn pump_input(&self, mut session: MutexGuard<'_, Session>) {
+        let (input, result) = MutexGuard::unlocked(&mut session, || {
+            let mut input = self.input.lock();
+            let result = match input.as_mut() {
+                Some(Input { transport, buffer }) => transport.read(buffer),
+                None => Ok(0),
+            };
+            (input, result)
+        });
+        let now = Instant::now();
+        let ended = match result {
+            Ok(0) => {
+                session.handle_transport_closed(None, now);
+                true
+            }
+            Ok(n) => {
+                session.handle_input(&input.as_ref().expect("read from it").buffer[..n], now);
+                false
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => false,
+            Err(e) => {
+                session.handle_transport_closed(Some(e), now);
+                true
+            }
+        };
+        drop(input);
+        session.release_input(ended, now);
+        self.finish(session);
+        if ended {
+            self.shutdown_transport(Shutdown::Both);
+        }
+    }
+
+    /// Drops the transport's reading half; the reader thread's last act.
+    pub fn close_input(&self) {
+        drop(self.input.lock().take());
+    }
+
+    /// Waits on `condvar` until notified or `deadline` for something only input
+    /// brings, telling the session so, so the reader thread reads meanwhile. True
+    /// when the deadline passed.
+    pub fn wait_for_input(
+        &self,
+        condvar: &Condvar,
+        session: &mut MutexGuard<'_, Session>,
+        deadline: Option<Instant>,
+    ) -> bool {
+        if session.add_input_waiter() {
+            self.reader_cv.notify_one();
+        }
+        let timed_out = match deadline {
+            Some(deadline) => condvar.wait_until(session, deadline).timed_out(),
+            None => {
+                condvar.wait(session);
+                false
+            }
+        };
+        session.remove_input_waiter();
+        timed_out
     }
 
     /// Writes `slices` completely to the transport, then flushes it if asked to.
@@ -153,10 +238,11 @@ impl Shared {
         }
     }
 
-    /// True when a shutdown hook exists, so the reader thread can be interrupted
-    /// and joined.
-    pub fn can_interrupt_reader(&self) -> bool {
-        self.closer.lock().hook.is_some()
+    /// True when a shutdown hook exists, so a thread blocked in the transport (the
+    /// reader thread, or an application thread reading or writing it directly) can
+    /// be freed when the session ends.
+    pub fn is_interruptible(&self) -> bool {
+        self.interruptible
     }
 }
 

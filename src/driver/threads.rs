@@ -2,49 +2,34 @@
 //! around one blocking call; none holds the session lock across IO.
 
 use super::shared::Shared;
-use crate::proto::session::{CloseKind, Session};
+use crate::proto::session::{CloseKind, ReaderTurn, Session};
 use parking_lot::MutexGuard;
-use std::io::{self, IoSlice, Read};
+use std::io::IoSlice;
 use std::net::Shutdown;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Reads the transport and feeds the session. After the session ended it keeps
-/// reading (and discarding) until the peer's end of stream, unless it was aborted.
-pub(crate) fn run_reader<R: Read>(shared: Arc<Shared>, mut reader: R, buffer_size: usize) {
-    let mut buffer = vec![0u8; buffer_size];
+/// Reads the transport and feeds the session whenever no application thread does
+/// (see the session's input role). After the session ended it keeps reading (and
+/// discarding) until the peer's end of stream, unless it was aborted: closing a
+/// socket with unread bytes would reset the connection and could destroy the last
+/// frames (an ERROR, the final FINs) before the peer reads them.
+pub(crate) fn run_reader(shared: Arc<Shared>) {
+    let mut session = shared.lock();
     loop {
-        let read = reader.read(&mut buffer);
-        let mut session = shared.lock();
-        let now = Instant::now();
-        let ended = match read {
-            Ok(0) => {
-                session.handle_transport_closed(None, now);
-                true
+        match session.reader_turn(Instant::now()) {
+            ReaderTurn::Exit => break,
+            ReaderTurn::WaitUntil(at) => {
+                shared.reader_cv.wait_until(&mut session, at);
             }
-            Ok(n) => {
-                session.handle_input(&buffer[..n], now);
-                false
+            ReaderTurn::Read => {
+                shared.pump_input(session);
+                session = shared.lock();
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => false,
-            Err(e) => {
-                session.handle_transport_closed(Some(e), now);
-                true
-            }
-        };
-        // Unless the session was aborted, reading goes on after its end until the
-        // peer's end of stream (bounded by the linger timer): closing a socket with
-        // unread bytes would reset the connection and could destroy the last frames
-        // (an ERROR, the final FINs) before the peer reads them.
-        let stop = session.close_kind() == Some(CloseKind::Abort);
-        shared.finish(session);
-        if ended {
-            shared.shutdown_transport(Shutdown::Both);
-        }
-        if ended || stop {
-            return;
         }
     }
+    drop(session);
+    shared.close_input();
 }
 
 /// Moves frames from the session to the transport, batching what is ready into one

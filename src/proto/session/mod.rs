@@ -13,9 +13,12 @@
 mod channel;
 mod direct;
 mod inbound;
+mod input;
 
 use self::channel::{InChannel, InState, OutChannel, OutState};
 pub use self::direct::{DirectWrite, Written};
+use self::input::InputRole;
+pub use self::input::ReaderTurn;
 use super::control::Control;
 use super::credit::RecvWindow;
 use super::decoder::Decoder;
@@ -85,6 +88,8 @@ pub struct Wakeups {
     pub state: bool,
     /// A deadline changed.
     pub timer: bool,
+    /// The reader thread should take the input role (or exit).
+    pub reader: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,6 +157,8 @@ pub struct Session {
     scheduler: Scheduler,
     /// A transmission (writer batch or direct write) is under way.
     transmitting: bool,
+    /// Who reads the transport.
+    input: InputRole,
     /// When the last transmission ended.
     last_transmit: Instant,
     pool: BufferPool,
@@ -207,6 +214,7 @@ impl Session {
             urgent: Vec::new(),
             scheduler: Scheduler::default(),
             transmitting: false,
+            input: InputRole::default(),
             last_transmit: now,
             pool,
             timers,
@@ -995,7 +1003,7 @@ impl Session {
             self.retire_incoming(index);
         }
         self.events.push(Event::SessionError(error));
-        self.wakeups = Wakeups { accept: true, state: true, timer: true };
+        self.wakeups = Wakeups { accept: true, state: true, timer: true, reader: true };
     }
 
     fn channel_closed(&mut self, id: Arc<str>, index: u32, direction: Direction, error: Option<Error>) {

@@ -410,3 +410,60 @@ fn a_higher_priority_channel_holds_lower_windows_down() {
     assert_eq!(round(&mut p), 4000, "held at four initial windows");
     assert_eq!(round(&mut p), 4000);
 }
+
+/// A lone application reader takes the input role; after it leaves, the role is
+/// kept for it for a lease before the reader thread takes over, unless a thread
+/// that does not read itself waits for input.
+#[test]
+fn a_lone_reader_takes_the_input_role_and_keeps_a_lease() {
+    let mut p = Pair::new();
+    let now = p.now;
+    let signal = Signal::default();
+    assert!(p.b.claim_input(7, &signal));
+    assert_eq!(p.b.reader_turn(now), ReaderTurn::WaitUntil(now + input::LEASE));
+    p.b.release_input(false, now);
+    assert_eq!(p.b.reader_turn(now), ReaderTurn::WaitUntil(now + input::LEASE), "leased to the reader");
+    assert_eq!(p.b.reader_turn(now + input::LEASE), ReaderTurn::Read, "the lease ran out");
+    assert!(!p.b.claim_input(7, &signal), "the reader thread holds it");
+    p.b.release_input(false, now);
+    assert!(p.b.claim_input(7, &signal), "a lone candidate gets it back");
+    p.b.release_input(false, now);
+    assert!(p.b.add_input_waiter(), "the role is free: wake the reader thread");
+    assert_eq!(p.b.reader_turn(now), ReaderTurn::Read, "a waiter cuts the lease short");
+    p.b.remove_input_waiter();
+}
+
+/// With two application readers waiting, neither takes the role: the reader
+/// thread reads for both.
+#[test]
+fn several_waiting_readers_leave_the_input_role_to_the_reader_thread() {
+    let mut p = Pair::new();
+    let (first, second) = (Signal::default(), Signal::default());
+    assert_eq!(p.b.reader_turn(p.now), ReaderTurn::Read);
+    assert!(!p.b.claim_input(1, &first));
+    assert!(!p.b.claim_input(2, &second));
+    p.b.release_input(false, p.now);
+    assert!(!p.b.claim_input(1, &first));
+    assert_eq!(p.b.reader_turn(p.now), ReaderTurn::Read);
+    p.b.release_input(false, p.now);
+    p.b.withdraw_input_claim(2);
+    assert!(p.b.claim_input(1, &first), "alone again");
+}
+
+/// While an application holds the role the reader thread checks back at
+/// doubling intervals up to `MAX_CHECK`; once input ended it exits.
+#[test]
+fn the_reader_thread_checks_back_on_an_application_reader() {
+    let mut p = Pair::new();
+    let now = p.now;
+    assert!(p.b.claim_input(1, &Signal::default()));
+    let mut interval = input::LEASE;
+    for _ in 0..10 {
+        assert_eq!(p.b.reader_turn(now), ReaderTurn::WaitUntil(now + interval));
+        interval = (interval * 2).min(input::MAX_CHECK);
+    }
+    assert_eq!(interval, input::MAX_CHECK);
+    p.b.release_input(true, now);
+    assert_eq!(p.b.reader_turn(now), ReaderTurn::Exit);
+    assert!(!p.b.claim_input(1, &Signal::default()));
+}

@@ -1,0 +1,163 @@
+//! Who reads the transport: the *input role*.
+//!
+//! The reader thread reads whenever nobody else does. An application thread that
+//! blocks in a channel read (with no read timeout) may take the role instead and
+//! read the transport itself, so the kernel wakes the very thread that waits for the
+//! bytes instead of the reader thread, which would then have to wake it: a hand-off
+//! that costs more than the rest of a small message's trip (leader/follower).
+//!
+//! Only a lone reader takes the role: with several application readers waiting,
+//! whoever read would return with its own bytes and leave the others to be woken
+//! anyway, so the reader thread keeps reading for all of them.
+//!
+//! After an application thread leaves with its bytes, the role stays free for a
+//! short lease, so the same thread can come back for its next message; likewise
+//! after a release that woke a waiting application reader to take it. Only then
+//! does the reader thread take over. Threads that wait for input but do not read
+//! themselves (readers with a timeout, writers waiting for credits, `accept`, ...)
+//! cut the lease short, and a reader thread that finds an application holding the
+//! role checks back at growing intervals, so unsolicited input (a PING, an INIT)
+//! waits at most [`MAX_CHECK`].
+
+use super::{CloseKind, Phase, Session, Signal};
+use std::time::{Duration, Instant};
+
+/// How long the role stays free for the application thread that just left it, or
+/// for the application reader just woken to take it.
+pub(crate) const LEASE: Duration = Duration::from_millis(1);
+
+/// Longest interval at which the reader thread checks on an application holding
+/// the role.
+pub(crate) const MAX_CHECK: Duration = Duration::from_millis(20);
+
+/// What the reader thread should do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReaderTurn {
+    /// Read the transport (it now holds the role).
+    Read,
+    /// Wait until then (or a wake-up) and ask again.
+    WaitUntil(Instant),
+    /// Stop: the transport's input ended, or the session was aborted.
+    Exit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Holder {
+    Nobody,
+    ReaderThread,
+    Application,
+}
+
+/// The input role's state; lives in the session so it changes under its lock.
+#[derive(Debug)]
+pub(super) struct InputRole {
+    holder: Holder,
+    /// Until when the role is kept free for an application thread.
+    lease: Option<Instant>,
+    /// The reader thread's next check interval while an application holds it.
+    check: Duration,
+    /// Threads waiting for input that will not read it themselves.
+    waiters: usize,
+    /// Application readers waiting to take the role, with their wake-up signals.
+    candidates: Vec<(u32, Signal)>,
+    /// The transport reported end of stream or failed.
+    ended: bool,
+}
+
+impl Default for InputRole {
+    fn default() -> Self {
+        InputRole {
+            holder: Holder::Nobody,
+            lease: None,
+            check: LEASE,
+            waiters: 0,
+            candidates: Vec::new(),
+            ended: false,
+        }
+    }
+}
+
+impl Session {
+    /// An application reader of channel `index`, about to wait, takes the role if
+    /// it is free, the session is up and no other application reader waits.
+    /// Otherwise it is noted as a candidate, and a lone candidate's `signal` is
+    /// notified once the role frees up.
+    pub fn claim_input(&mut self, index: u32, signal: &Signal) -> bool {
+        let role = &mut self.input;
+        let alone = role.candidates.iter().all(|(i, _)| *i == index);
+        if alone && role.holder == Holder::Nobody && self.phase == Phase::Open && !role.ended {
+            role.holder = Holder::Application;
+            role.candidates.retain(|(i, _)| *i != index);
+            return true;
+        }
+        if !role.candidates.iter().any(|(i, _)| *i == index) {
+            role.candidates.push((index, signal.clone()));
+        }
+        false
+    }
+
+    /// An application reader of channel `index` stopped waiting.
+    pub fn withdraw_input_claim(&mut self, index: u32) {
+        self.input.candidates.retain(|(i, _)| *i != index);
+    }
+
+    /// A thread starts waiting for something only input brings, without reading
+    /// itself: the reader thread must not wait out a lease. True when the role is
+    /// free, so the reader thread should be woken to take it now.
+    pub fn add_input_waiter(&mut self) -> bool {
+        self.input.waiters += 1;
+        self.input.holder == Holder::Nobody
+    }
+
+    /// The waiter of [`add_input_waiter`](Self::add_input_waiter) stopped waiting.
+    pub fn remove_input_waiter(&mut self) {
+        self.input.waiters -= 1;
+    }
+
+    /// The role's holder is done with one read. `ended`: the transport's input is
+    /// over. A candidate (or the reader thread, if anyone needs input) is woken.
+    pub fn release_input(&mut self, ended: bool, now: Instant) {
+        let role = &mut self.input;
+        let lone_candidate = match role.candidates.as_slice() {
+            [(_, signal)] => Some(signal),
+            _ => None,
+        };
+        if let Some(signal) = lone_candidate {
+            signal.notify_all();
+        }
+        if role.holder == Holder::Application || lone_candidate.is_some() {
+            role.lease = Some(now + LEASE);
+        }
+        role.holder = Holder::Nobody;
+        role.check = LEASE;
+        role.ended |= ended;
+        if role.ended || role.waiters > 0 || self.phase != Phase::Open {
+            self.wakeups.reader = true;
+        }
+    }
+
+    /// The reader thread's next step; `Read` hands it the role.
+    pub fn reader_turn(&mut self, now: Instant) -> ReaderTurn {
+        let closed = !matches!(self.phase, Phase::Open | Phase::Handshaking);
+        let role = &mut self.input;
+        if role.ended || self.phase == Phase::Closed(CloseKind::Abort) {
+            return ReaderTurn::Exit;
+        }
+        match role.holder {
+            Holder::Application => {
+                let at = now + role.check;
+                role.check = (role.check * 2).min(MAX_CHECK);
+                ReaderTurn::WaitUntil(at)
+            }
+            Holder::Nobody => match role.lease {
+                Some(until) if now < until && role.waiters == 0 && !closed => ReaderTurn::WaitUntil(until),
+                _ => {
+                    role.holder = Holder::ReaderThread;
+                    role.lease = None;
+                    ReaderTurn::Read
+                }
+            },
+            Holder::ReaderThread => ReaderTurn::Read,
+        }
+    }
+}
