@@ -3,7 +3,7 @@
 use super::shared::Shared;
 use crate::error::{Error, Result};
 use crate::options::Priority;
-use crate::proto::session::{Session, Signal};
+use crate::proto::session::{Claim, Session, Signal};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Instant;
@@ -48,10 +48,18 @@ impl ChannelHandle {
                 if shared.wait_for_input(&self.signal, &mut session, deadline) {
                     return Err(Error::Timeout(what));
                 }
-            } else if session.claim_input(self.index, &self.signal) {
-                shared.pump_input(session);
-                session = shared.lock();
             } else {
+                match session.claim_input(self.index, &self.signal) {
+                    Claim::Granted => {
+                        shared.pump_input(session);
+                        session = shared.lock();
+                        continue;
+                    }
+                    Claim::WaitAndWakeReader => {
+                        shared.reader_cv.notify_one();
+                    }
+                    Claim::Wait => {}
+                }
                 // A candidate for the input role: woken by its bytes or when the
                 // role frees up.
                 self.signal.wait(&mut session);

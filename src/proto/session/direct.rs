@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 /// this long. Closer together, small writes are queued, so a stream of small
 /// messages is coalesced into few frames and syscalls by the writer thread rather
 /// than paying a syscall each; a lone request still leaves at once.
-pub(crate) const SMALL_WRITE_IDLE: Duration = Duration::from_micros(20);
+pub(crate) const SMALL_WRITE_IDLE: Duration = Duration::from_micros(5);
 
 /// What a channel write did with the caller's bytes.
 #[derive(Debug)]

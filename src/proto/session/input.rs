@@ -30,6 +30,18 @@ pub(crate) const LEASE: Duration = Duration::from_millis(1);
 /// the role.
 pub(crate) const MAX_CHECK: Duration = Duration::from_millis(20);
 
+/// The outcome of an application reader's [`Session::claim_input`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// It holds the role: read the transport, then release it.
+    Granted,
+    /// Wait on the channel's signal.
+    Wait,
+    /// Wait on the channel's signal, and wake the reader thread first: the role is
+    /// free and now more than one application reader waits.
+    WaitAndWakeReader,
+}
+
 /// What the reader thread should do next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReaderTurn {
@@ -54,7 +66,8 @@ pub(super) struct InputRole {
     holder: Holder,
     /// Until when the role is kept free for an application thread.
     lease: Option<Instant>,
-    /// The reader thread's next check interval while an application holds it.
+    /// The reader thread's next check interval while an application holds it; it
+    /// grows while applications keep the role and resets once the thread reads.
     check: Duration,
     /// Threads waiting for input that will not read it themselves.
     waiters: usize,
@@ -82,18 +95,21 @@ impl Session {
     /// it is free, the session is up and no other application reader waits.
     /// Otherwise it is noted as a candidate, and a lone candidate's `signal` is
     /// notified once the role frees up.
-    pub fn claim_input(&mut self, index: u32, signal: &Signal) -> bool {
+    pub fn claim_input(&mut self, index: u32, signal: &Signal) -> Claim {
         let role = &mut self.input;
         let alone = role.candidates.iter().all(|(i, _)| *i == index);
         if alone && role.holder == Holder::Nobody && self.phase == Phase::Open && !role.ended {
             role.holder = Holder::Application;
             role.candidates.retain(|(i, _)| *i != index);
-            return true;
+            return Claim::Granted;
         }
         if !role.candidates.iter().any(|(i, _)| *i == index) {
             role.candidates.push((index, signal.clone()));
         }
-        false
+        match role.holder {
+            Holder::Nobody if role.candidates.len() > 1 => Claim::WaitAndWakeReader,
+            _ => Claim::Wait,
+        }
     }
 
     /// An application reader of channel `index` stopped waiting.
@@ -129,7 +145,6 @@ impl Session {
             role.lease = Some(now + LEASE);
         }
         role.holder = Holder::Nobody;
-        role.check = LEASE;
         role.ended |= ended;
         if role.ended || role.waiters > 0 || self.phase != Phase::Open {
             self.wakeups.reader = true;
@@ -150,10 +165,13 @@ impl Session {
                 ReaderTurn::WaitUntil(at)
             }
             Holder::Nobody => match role.lease {
-                Some(until) if now < until && role.waiters == 0 && !closed => ReaderTurn::WaitUntil(until),
+                Some(until) if now < until && role.waiters == 0 && role.candidates.len() < 2 && !closed => {
+                    ReaderTurn::WaitUntil(until)
+                }
                 _ => {
                     role.holder = Holder::ReaderThread;
                     role.lease = None;
+                    role.check = LEASE;
                     ReaderTurn::Read
                 }
             },

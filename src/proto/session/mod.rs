@@ -18,7 +18,7 @@ mod input;
 use self::channel::{InChannel, InState, OutChannel, OutState};
 pub use self::direct::{DirectWrite, Written};
 use self::input::InputRole;
-pub use self::input::ReaderTurn;
+pub use self::input::{Claim, ReaderTurn};
 use super::control::Control;
 use super::credit::RecvWindow;
 use super::decoder::Decoder;

@@ -419,14 +419,14 @@ fn a_lone_reader_takes_the_input_role_and_keeps_a_lease() {
     let mut p = Pair::new();
     let now = p.now;
     let signal = Signal::default();
-    assert!(p.b.claim_input(7, &signal));
+    assert_eq!(p.b.claim_input(7, &signal), Claim::Granted);
     assert_eq!(p.b.reader_turn(now), ReaderTurn::WaitUntil(now + input::LEASE));
     p.b.release_input(false, now);
     assert_eq!(p.b.reader_turn(now), ReaderTurn::WaitUntil(now + input::LEASE), "leased to the reader");
     assert_eq!(p.b.reader_turn(now + input::LEASE), ReaderTurn::Read, "the lease ran out");
-    assert!(!p.b.claim_input(7, &signal), "the reader thread holds it");
+    assert_eq!(p.b.claim_input(7, &signal), Claim::Wait, "the reader thread holds it");
     p.b.release_input(false, now);
-    assert!(p.b.claim_input(7, &signal), "a lone candidate gets it back");
+    assert_eq!(p.b.claim_input(7, &signal), Claim::Granted, "a lone candidate gets it back");
     p.b.release_input(false, now);
     assert!(p.b.add_input_waiter(), "the role is free: wake the reader thread");
     assert_eq!(p.b.reader_turn(now), ReaderTurn::Read, "a waiter cuts the lease short");
@@ -440,14 +440,14 @@ fn several_waiting_readers_leave_the_input_role_to_the_reader_thread() {
     let mut p = Pair::new();
     let (first, second) = (Signal::default(), Signal::default());
     assert_eq!(p.b.reader_turn(p.now), ReaderTurn::Read);
-    assert!(!p.b.claim_input(1, &first));
-    assert!(!p.b.claim_input(2, &second));
+    assert_eq!(p.b.claim_input(1, &first), Claim::Wait);
+    assert_eq!(p.b.claim_input(2, &second), Claim::Wait);
     p.b.release_input(false, p.now);
-    assert!(!p.b.claim_input(1, &first));
+    assert_eq!(p.b.claim_input(1, &first), Claim::WaitAndWakeReader, "the role is free, nobody may take it");
     assert_eq!(p.b.reader_turn(p.now), ReaderTurn::Read);
     p.b.release_input(false, p.now);
     p.b.withdraw_input_claim(2);
-    assert!(p.b.claim_input(1, &first), "alone again");
+    assert_eq!(p.b.claim_input(1, &first), Claim::Granted, "alone again");
 }
 
 /// While an application holds the role the reader thread checks back at
@@ -456,7 +456,7 @@ fn several_waiting_readers_leave_the_input_role_to_the_reader_thread() {
 fn the_reader_thread_checks_back_on_an_application_reader() {
     let mut p = Pair::new();
     let now = p.now;
-    assert!(p.b.claim_input(1, &Signal::default()));
+    assert_eq!(p.b.claim_input(1, &Signal::default()), Claim::Granted);
     let mut interval = input::LEASE;
     for _ in 0..10 {
         assert_eq!(p.b.reader_turn(now), ReaderTurn::WaitUntil(now + interval));
@@ -465,5 +465,5 @@ fn the_reader_thread_checks_back_on_an_application_reader() {
     assert_eq!(interval, input::MAX_CHECK);
     p.b.release_input(true, now);
     assert_eq!(p.b.reader_turn(now), ReaderTurn::Exit);
-    assert!(!p.b.claim_input(1, &Signal::default()));
+    assert_eq!(p.b.claim_input(1, &Signal::default()), Claim::Wait);
 }
