@@ -117,6 +117,8 @@ pub(crate) struct InChannel {
     pub last_read: Instant,
     /// When credits were last granted (for window auto-tuning).
     pub last_grant: Instant,
+    /// The writer used every credit since the last grant (for window auto-tuning).
+    pub starved: bool,
     pub frames_received: u64,
 }
 
@@ -135,6 +137,7 @@ impl InChannel {
             opened_at: now,
             last_read: now,
             last_grant: now,
+            starved: false,
             frames_received: 0,
         }
     }

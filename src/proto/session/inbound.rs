@@ -111,6 +111,7 @@ impl Inbound<'_> {
         };
         match channel.state {
             InState::Open if channel.window.receive(header.len) => {
+                channel.starved |= channel.window.peer_starved();
                 let priority = channel.priority;
                 s.note_active_priority(priority, self.now);
                 DataTarget::Deliver(index)

@@ -754,10 +754,9 @@ impl Session {
             if out.is_empty() {
                 return Poll::Ready(Ok(0));
             }
-            let starved = channel.window.peer_starved();
             let n = channel.buffer.read(out, &mut self.pool);
             let limited = WindowLimit {
-                starved: starved && channel.buffer.is_empty(),
+                starved: channel.starved && channel.buffer.len() < channel.window.window() as usize / 4,
                 fast_grants: channel.window.grant_due_after(n)
                     && now.saturating_duration_since(channel.last_grant) < FAST_GRANT_INTERVAL,
             };
@@ -774,6 +773,7 @@ impl Session {
             let grant = channel.window.consume(n);
             if let (Some(credits), InState::Open) = (grant, channel.state) {
                 channel.last_grant = now;
+                channel.starved = false;
                 frame::put_ack(&mut self.urgent, index, credits, Some(channel.window.consumed));
             }
             return Poll::Ready(Ok(n));
@@ -1060,8 +1060,10 @@ const OUTRANKED_WINDOWS: u32 = 4;
 /// Signs, seen as the application reads, that a channel's window is what limits it.
 #[derive(Clone, Copy, Debug)]
 struct WindowLimit {
-    /// The writer had used every credit and the reader drained everything: the
-    /// window, not either application, held the transfer back.
+    /// The writer used every credit since the last grant while the reader keeps
+    /// its buffer under a quarter of the window: the window, not either
+    /// application, holds the transfer back. (A slow reader's buffer sits near
+    /// half the window when a grant falls due, so it does not grow.)
     starved: bool,
     /// A grant is due again within [`FAST_GRANT_INTERVAL`] of the last one: the
     /// reader keeps up and the window is small for the rate.

@@ -467,3 +467,42 @@ fn the_reader_thread_checks_back_on_an_application_reader() {
     assert_eq!(p.b.reader_turn(now), ReaderTurn::Exit);
     assert_eq!(p.b.claim_input(1, &Signal::default()), Claim::Wait);
 }
+
+/// A writer that keeps using every credit grows the window only while the reader
+/// keeps up: a slow reader's buffer stays near half the window when grants fall
+/// due, so its window stays where it is.
+#[test]
+fn a_starved_writer_grows_the_window_only_for_a_reader_that_keeps_up() {
+    let tuned = |id| SessionConfig { max_channel_window: 16_000, max_session_window_growth: 1 << 20, ..config(id) };
+    let mut p = Pair::with(tuned(1), tuned(2));
+    let index = p.open("x", 128);
+    let Poll::Ready(Ok(accepted)) = p.b.accept(Some("x")) else { panic!("nothing to accept") };
+    let data = [5u8; 1000];
+    let mut at = p.now;
+    // Slow: 100 bytes per read, 10 ms apart, the writer refilling every credit.
+    for _ in 0..50 {
+        let credits = p.a.available_credits(index) as usize;
+        if credits > 0 {
+            assert!(matches!(p.a.write(index, &data[..credits.min(1000)]), Poll::Ready(Ok(_))));
+        }
+        p.pump();
+        at += FAST_GRANT_INTERVAL * 5;
+        assert!(matches!(p.b.read(accepted, &mut [0u8; 100], at), Poll::Ready(Ok(100))));
+        p.pump();
+    }
+    let window = |p: &Pair| p.b.incoming[&accepted].window.window();
+    assert_eq!(window(&p), 1000, "a slow reader's window stays");
+    // Fast: the reader takes everything as it comes, still 10 ms apart.
+    let mut out = [0u8; 4096];
+    for _ in 0..3 {
+        let credits = p.a.available_credits(index) as usize;
+        assert!(matches!(p.a.write(index, &vec![6u8; credits]), Poll::Ready(Ok(_))));
+        p.pump();
+        at += FAST_GRANT_INTERVAL * 5;
+        while let Poll::Ready(Ok(n)) = p.b.read(accepted, &mut out, at) {
+            assert!(n > 0);
+        }
+        p.pump();
+    }
+    assert_eq!(window(&p), 8000, "doubled three times");
+}
