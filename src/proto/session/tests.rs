@@ -30,6 +30,11 @@ fn config(session_id: u64) -> SessionConfig {
     }
 }
 
+/// A config whose windows may grow to `max_window`.
+fn tuned(session_id: u64, max_window: u32) -> SessionConfig {
+    SessionConfig { max_channel_window: max_window, max_session_window_growth: 1 << 20, ..config(session_id) }
+}
+
 /// Two sessions and a virtual clock.
 struct Pair {
     a: Session,
@@ -297,8 +302,7 @@ fn a_channel_cancelled_right_after_its_grant_still_counts_as_opened() {
 /// apart leave it as it is.
 #[test]
 fn frequent_grants_grow_the_window_and_slow_ones_do_not() {
-    let tuned = |id| SessionConfig { max_channel_window: 8000, max_session_window_growth: 1 << 20, ..config(id) };
-    let mut p = Pair::with(tuned(1), tuned(2));
+    let mut p = Pair::with(tuned(1, 8000), tuned(2, 8000));
     let index = p.open("x", 128);
     let opened = p.now;
     // 600 of the 1000-byte window: the writer is not starved, so only the pace of
@@ -385,8 +389,7 @@ fn small_writes_go_direct_only_after_the_link_was_idle() {
 /// its bytes in flight cannot delay the higher channel's frames for long.
 #[test]
 fn a_higher_priority_channel_holds_lower_windows_down() {
-    let tuned = |id| SessionConfig { max_channel_window: 16_000, max_session_window_growth: 1 << 20, ..config(id) };
-    let mut p = Pair::with(tuned(1), tuned(2));
+    let mut p = Pair::with(tuned(1, 16_000), tuned(2, 16_000));
     let low = p.open("low", 10);
     let Poll::Ready(Ok(accepted)) = p.b.accept(Some("low")) else { panic!("nothing to accept") };
     let data = vec![0u8; 1 << 16];
@@ -473,8 +476,7 @@ fn the_reader_thread_checks_back_on_an_application_reader() {
 /// due, so its window stays where it is.
 #[test]
 fn a_starved_writer_grows_the_window_only_for_a_reader_that_keeps_up() {
-    let tuned = |id| SessionConfig { max_channel_window: 16_000, max_session_window_growth: 1 << 20, ..config(id) };
-    let mut p = Pair::with(tuned(1), tuned(2));
+    let mut p = Pair::with(tuned(1, 16_000), tuned(2, 16_000));
     let index = p.open("x", 128);
     let Poll::Ready(Ok(accepted)) = p.b.accept(Some("x")) else { panic!("nothing to accept") };
     let data = [5u8; 1000];
