@@ -14,6 +14,7 @@ mod channel;
 mod direct;
 mod inbound;
 mod input;
+mod window;
 
 use self::channel::{InChannel, InState, OutChannel, OutState};
 pub use self::direct::{DirectWrite, Written};
@@ -755,27 +756,7 @@ impl Session {
                 return Poll::Ready(Ok(0));
             }
             let n = channel.buffer.read(out, &mut self.pool);
-            let limited = WindowLimit {
-                starved: channel.starved && channel.buffer.len() < channel.window.window() as usize / 4,
-                fast_grants: channel.window.grant_due_after(n)
-                    && now.saturating_duration_since(channel.last_grant) < FAST_GRANT_INTERVAL,
-            };
-            let outranked = self.top_active_priority.is_some_and(|(priority, at)| {
-                priority > channel.priority && now.saturating_duration_since(at) < IDLE_WINDOW_RESET
-            });
-            let max = match outranked {
-                true => self.config.max_channel_window.min(channel.window.initial().saturating_mul(OUTRANKED_WINDOWS)),
-                false => self.config.max_channel_window,
-            };
-            let budget = self.config.max_session_window_growth.saturating_sub(self.window_growth);
-            let change = tune_window(channel, limited, max, budget, now);
-            self.window_growth = self.window_growth.saturating_add_signed(change);
-            let grant = channel.window.consume(n);
-            if let (Some(credits), InState::Open) = (grant, channel.state) {
-                channel.last_grant = now;
-                channel.starved = false;
-                frame::put_ack(&mut self.urgent, index, credits, Some(channel.window.consumed));
-            }
+            self.account_consumed(index, n, now);
             return Poll::Ready(Ok(n));
         }
         if let Some(error) = &channel.failure {
@@ -784,19 +765,6 @@ impl Session {
         match channel.state {
             InState::Finished => Poll::Ready(Ok(0)),
             _ => Poll::Pending,
-        }
-    }
-
-    /// Records DATA arriving on a channel of `priority`, for window auto-tuning.
-    /// Only the highest recent priority is kept: O(1) per frame; once it was idle
-    /// for `IDLE_WINDOW_RESET` any priority takes its place.
-    fn note_active_priority(&mut self, priority: u8, now: Instant) {
-        let replace = match self.top_active_priority {
-            Some((top, at)) => priority >= top || now.saturating_duration_since(at) >= IDLE_WINDOW_RESET,
-            None => true,
-        };
-        if replace {
-            self.top_active_priority = Some((priority, now));
         }
     }
 
@@ -1042,57 +1010,6 @@ fn ids_in_index_order<'a>(channels: impl Iterator<Item = (u32, &'a Arc<str>)>) -
 /// with the default 16 KiB chunk): fewer wake-ups for readers of many busy channels
 /// of equal priority, while higher priorities still go first within a batch.
 const TURN_CHUNKS: usize = 4;
-
-/// A channel idle this long has its window reset to the initial one.
-const IDLE_WINDOW_RESET: Duration = Duration::from_secs(1);
-
-/// Grants closer together than this mean the window, not the reader, sets the
-/// pace of ACKs: each grant costs both sides a wake-up, so the window grows until
-/// grants are at least this far apart (a 1 GB/s channel then grants every few MiB).
-const FAST_GRANT_INTERVAL: Duration = Duration::from_millis(2);
-
-/// While a channel of higher priority received DATA lately, a channel's window is
-/// held at this many initial windows (256 KiB by default): what a large window puts
-/// in flight sits in the transport's buffers ahead of every later frame, where the
-/// scheduler cannot let a higher-priority frame overtake it.
-const OUTRANKED_WINDOWS: u32 = 4;
-
-/// Signs, seen as the application reads, that a channel's window is what limits it.
-#[derive(Clone, Copy, Debug)]
-struct WindowLimit {
-    /// The writer used every credit since the last grant while the reader keeps
-    /// its buffer under a quarter of the window: the window, not either
-    /// application, holds the transfer back. (A slow reader's buffer sits near
-    /// half the window when a grant falls due, so it does not grow.)
-    starved: bool,
-    /// A grant is due again within [`FAST_GRANT_INTERVAL`] of the last one: the
-    /// reader keeps up and the window is small for the rate.
-    fast_grants: bool,
-}
-
-/// Window auto-tuning, applied as the application reads. When the window limits
-/// the channel (see [`WindowLimit`]) it doubles, within `max` and the session's
-/// growth `budget`; above `max` (a higher priority became active) it shrinks to it.
-/// A channel read again after being idle starts over from the initial window, so
-/// idle channels do not keep large windows. Returns the change in the session's
-/// window growth.
-fn tune_window(channel: &mut InChannel, limit: WindowLimit, max: u32, budget: u64, now: Instant) -> i64 {
-    let window = channel.window.window();
-    let initial = channel.window.initial();
-    let idle = now.saturating_duration_since(channel.last_read) >= IDLE_WINDOW_RESET;
-    channel.last_read = now;
-    let ceiling = if idle { initial } else { max.max(initial) };
-    if window > ceiling {
-        channel.window.resize(ceiling);
-        return -i64::from(window - ceiling);
-    }
-    if !(limit.starved || limit.fast_grants) || window >= max {
-        return 0;
-    }
-    let growth = u64::from(window.min(max - window)).min(budget) as u32;
-    channel.window.resize(window + growth);
-    i64::from(growth)
-}
 
 #[cfg(test)]
 mod tests;

@@ -311,14 +311,14 @@ fn frequent_grants_grow_the_window_and_slow_ones_do_not() {
     p.pump();
     let Poll::Ready(Ok(accepted)) = p.b.accept(Some("x")) else { panic!("nothing to accept") };
     let mut buf = [0u8; 4096];
-    let soon = opened + FAST_GRANT_INTERVAL / 2;
+    let soon = opened + window::FAST_GRANT_INTERVAL / 2;
     assert!(matches!(p.b.read(accepted, &mut buf, soon), Poll::Ready(Ok(600))));
     p.pump();
     assert_eq!(p.a.available_credits(index), 2000, "the window doubled");
 
     assert!(matches!(p.a.write(index, &[2; 1200]), Poll::Ready(Ok(1200))));
     p.pump();
-    let later = soon + FAST_GRANT_INTERVAL * 5;
+    let later = soon + window::FAST_GRANT_INTERVAL * 5;
     assert!(matches!(p.b.read(accepted, &mut buf, later), Poll::Ready(Ok(1200))));
     p.pump();
     assert_eq!(p.a.available_credits(index), 2000, "a slow grant keeps the window");
@@ -399,7 +399,7 @@ fn a_higher_priority_channel_holds_lower_windows_down() {
         let credits = p.a.available_credits(low) as usize;
         assert!(matches!(p.a.write(low, &data[..credits]), Poll::Ready(Ok(n)) if n == credits));
         p.pump();
-        at += FAST_GRANT_INTERVAL / 4;
+        at += window::FAST_GRANT_INTERVAL / 4;
         assert!(matches!(p.b.read(accepted, &mut out, at), Poll::Ready(Ok(n)) if n == credits));
         p.pump();
         p.a.available_credits(low)
@@ -488,7 +488,7 @@ fn a_starved_writer_grows_the_window_only_for_a_reader_that_keeps_up() {
             assert!(matches!(p.a.write(index, &data[..credits.min(1000)]), Poll::Ready(Ok(_))));
         }
         p.pump();
-        at += FAST_GRANT_INTERVAL * 5;
+        at += window::FAST_GRANT_INTERVAL * 5;
         assert!(matches!(p.b.read(accepted, &mut [0u8; 100], at), Poll::Ready(Ok(100))));
         p.pump();
     }
@@ -500,7 +500,7 @@ fn a_starved_writer_grows_the_window_only_for_a_reader_that_keeps_up() {
         let credits = p.a.available_credits(index) as usize;
         assert!(matches!(p.a.write(index, &vec![6u8; credits]), Poll::Ready(Ok(_))));
         p.pump();
-        at += FAST_GRANT_INTERVAL * 5;
+        at += window::FAST_GRANT_INTERVAL * 5;
         while let Poll::Ready(Ok(n)) = p.b.read(accepted, &mut out, at) {
             assert!(n > 0);
         }
