@@ -21,49 +21,58 @@ impl ChannelHandle {
     /// Runs `poll` under the session lock until it is ready, sleeping on the
     /// channel's signal in between, at most until `deadline` (then
     /// `Error::Timeout(what)`). Wakes whoever the operation concerns afterwards.
-    ///
-    /// With `may_read` and no deadline, the caller reads the transport itself when
-    /// the session's input role is free instead of sleeping (a blocking read cannot
-    /// keep a deadline, so a caller with one never does; nor one on a transport that
-    /// closing the session could not interrupt).
     pub fn block_on<T>(
         &self,
         deadline: Option<Instant>,
         what: &'static str,
-        may_read: bool,
         mut poll: impl FnMut(&mut Session, u32) -> Poll<Result<T>>,
     ) -> Result<T> {
-        let shared = &self.shared;
-        let reads = may_read && deadline.is_none() && shared.is_interruptible();
-        let mut session = shared.lock();
+        let mut session = self.shared.lock();
         loop {
             if let Poll::Ready(result) = poll(&mut session, self.index) {
-                if reads {
-                    session.withdraw_input_claim(self.index);
-                }
+                self.shared.finish(session);
+                return result;
+            }
+            if self.shared.wait_for_input(&self.signal, &mut session, deadline) {
+                return Err(Error::Timeout(what));
+            }
+        }
+    }
+
+    /// Reads the incoming channel into `out`, blocking like [`block_on`](Self::block_on).
+    /// With no deadline, the caller reads the transport itself when the session's
+    /// input role is free instead of sleeping, straight into `out` when the bytes
+    /// arriving are this channel's (a blocking read cannot keep a deadline, so a
+    /// caller with one never does; nor one on a transport that closing the
+    /// session could not interrupt).
+    pub fn read(&self, out: &mut [u8], deadline: Option<Instant>) -> Result<usize> {
+        let shared = &self.shared;
+        if deadline.is_some() || !shared.is_interruptible() {
+            return self.block_on(deadline, "read", |session, index| session.read(index, out, Instant::now()));
+        }
+        let mut session = shared.lock();
+        loop {
+            if let Poll::Ready(result) = session.read(self.index, out, Instant::now()) {
+                session.withdraw_input_claim(self.index);
                 shared.finish(session);
                 return result;
             }
-            if !reads {
-                if shared.wait_for_input(&self.signal, &mut session, deadline) {
-                    return Err(Error::Timeout(what));
-                }
-            } else {
-                match session.claim_input(self.index, &self.signal) {
-                    Claim::Granted => {
-                        shared.pump_input(session);
-                        session = shared.lock();
-                        continue;
+            match session.claim_input(self.index, &self.signal) {
+                Claim::Granted => {
+                    if let Some(n) = shared.pump_input(session, Some((self.index, &mut *out))) {
+                        return Ok(n);
                     }
-                    Claim::WaitAndWakeReader => {
-                        shared.reader_cv.notify_one();
-                    }
-                    Claim::Wait => {}
+                    session = shared.lock();
+                    continue;
                 }
-                // A candidate for the input role: woken by its bytes or when the
-                // role frees up.
-                self.signal.wait(&mut session);
+                Claim::WaitAndWakeReader => {
+                    shared.reader_cv.notify_one();
+                }
+                Claim::Wait => {}
             }
+            // A candidate for the input role: woken by its bytes or when the role
+            // frees up.
+            self.signal.wait(&mut session);
         }
     }
 

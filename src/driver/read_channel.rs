@@ -88,7 +88,7 @@ impl ReadChannel {
 impl Read for ReadChannel {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let deadline = self.read_timeout.map(|t| Instant::now() + t);
-        Ok(self.handle.block_on(deadline, "read", true, |session, index| session.read(index, buf, Instant::now()))?)
+        Ok(self.handle.read(buf, deadline)?)
     }
 }
 

@@ -118,27 +118,42 @@ impl Shared {
     /// concerns; after the end of input, shuts the transport down. The caller holds
     /// the session's input role (and gives it back here) and the lock, which is
     /// released for the read and then for good.
-    pub fn pump_input(&self, mut session: MutexGuard<'_, Session>) {
+    ///
+    /// `direct`: the caller reads channel `index` into `out`. When the bytes
+    /// arriving are that channel's payload, they are read straight into `out` and
+    /// their count returned.
+    pub fn pump_input(&self, mut session: MutexGuard<'_, Session>, direct: Option<(u32, &mut [u8])>) -> Option<usize> {
+        let mut direct = direct.and_then(|(index, out)| {
+            let len = session.direct_read_len(index)?.min(out.len());
+            (len > 0).then(|| (index, &mut out[..len]))
+        });
         let (input, result) = MutexGuard::unlocked(&mut session, || {
             let mut input = self.input.lock();
-            let result = match input.as_mut() {
-                Some(Input { transport, buffer }) => transport.read(buffer),
-                None => Ok(0),
+            let result = match (input.as_mut(), &mut direct) {
+                (None, _) => Ok(0),
+                (Some(input), Some((_, out))) => input.transport.read(out),
+                (Some(Input { transport, buffer }), None) => transport.read(buffer),
             };
             (input, result)
         });
         let now = Instant::now();
-        let ended = match result {
-            Ok(0) => {
+        let mut delivered = None;
+        let ended = match (result, direct) {
+            (Ok(0), _) => {
                 session.handle_transport_closed(None, now);
                 true
             }
-            Ok(n) => {
+            (Ok(n), Some((index, out))) => {
+                session.handle_direct_input(index, &out[..n], now);
+                delivered = Some(n);
+                false
+            }
+            (Ok(n), None) => {
                 session.handle_input(&input.as_ref().expect("read from it").buffer[..n], now);
                 false
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => false,
-            Err(e) => {
+            (Err(e), _) if e.kind() == io::ErrorKind::Interrupted => false,
+            (Err(e), _) => {
                 session.handle_transport_closed(Some(e), now);
                 true
             }
@@ -149,6 +164,7 @@ impl Shared {
         if ended {
             self.shutdown_transport(Shutdown::Both);
         }
+        delivered
     }
 
     /// Drops the transport's reading half; the reader thread's last act.

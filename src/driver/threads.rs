@@ -23,7 +23,7 @@ pub(crate) fn run_reader(shared: Arc<Shared>) {
                 shared.reader_cv.wait_until(&mut session, at);
             }
             ReaderTurn::Read => {
-                shared.pump_input(session);
+                shared.pump_input(session, None);
                 session = shared.lock();
             }
         }

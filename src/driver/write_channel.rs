@@ -83,7 +83,7 @@ impl WriteChannel {
     /// at most `send_timeout`. Fails with the channel's error if it failed.
     pub fn wait_sent(&mut self) -> Result<()> {
         let deadline = Instant::now() + self.send_timeout;
-        self.handle.block_on(Some(deadline), "wait_sent", false, |session, index| session.poll_flushed(index))
+        self.handle.block_on(Some(deadline), "wait_sent", |session, index| session.poll_flushed(index))
     }
 
     /// Changes how long `write` waits for credits.
@@ -109,9 +109,9 @@ impl WriteChannel {
 impl Write for WriteChannel {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let deadline = Instant::now() + self.send_timeout;
-        let written = self.handle.block_on(Some(deadline), "write", false, |session, index| {
-            session.write_or_claim(index, buf, Instant::now())
-        })?;
+        let written = self
+            .handle
+            .block_on(Some(deadline), "write", |session, index| session.write_or_claim(index, buf, Instant::now()))?;
         match written {
             Written::Queued(n) => Ok(n),
             Written::Direct(frames) => Ok(self.handle.shared.transmit_direct(&frames, buf)?),

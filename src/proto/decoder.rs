@@ -58,6 +58,15 @@ impl Decoder {
         matches!(self.state, State::Header { have: 0, .. })
     }
 
+    /// The channel DATA frame whose payload is arriving, and how many of its
+    /// payload bytes are still to come; `None` between DATA payloads.
+    pub fn data_remaining(&self) -> Option<(FrameHeader, u32)> {
+        match self.state {
+            State::Data { header, offset } => Some((header, header.len - offset)),
+            _ => None,
+        }
+    }
+
     /// Decodes all of `input`, calling `sink` for each frame or DATA piece. On an
     /// error the decoder's state is unspecified: the session is over.
     pub fn feed<S: FrameSink>(&mut self, mut input: &[u8], sink: &mut S) -> Result<(), S::Error> {

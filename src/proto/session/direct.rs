@@ -86,7 +86,8 @@ impl Session {
 
     /// Claims the transmission for a direct write of up to `len` bytes on channel
     /// `index`, spending its credits, if the link is idle and the channel can send
-    /// now. At most `write_batch_size` bytes, in frames of at most one chunk.
+    /// now. At most `write_batch_size` bytes, in frames of at most the peer's
+    /// `max_frame_size`.
     fn claim_direct_write(&mut self, index: u32, len: usize, now: Instant) -> Option<DirectWrite> {
         let link_idle = self.phase == Phase::Open && !self.transmitting && !self.wants_transmit();
         if !self.config.direct_writes || !link_idle || len == 0 {
@@ -95,7 +96,10 @@ impl Session {
         if len < self.config.chunk_size && now.saturating_duration_since(self.last_transmit) < SMALL_WRITE_IDLE {
             return None;
         }
-        let frame_len = self.config.chunk_size.min(self.peer_max_frame as usize);
+        // Nothing waits behind a direct write, so its frames need not be chunked
+        // for priorities: as large as the peer takes, so the reader on the far
+        // side can take most of the payload straight into its buffer.
+        let frame_len = self.peer_max_frame as usize;
         let channel = self.outgoing.get_mut(&index)?;
         let sendable = matches!(channel.state, OutState::Open) && !channel.fin_queued && channel.pre_ack.is_empty();
         if !sendable || channel.scheduled {

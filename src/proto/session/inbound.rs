@@ -16,6 +16,9 @@ use std::time::Instant;
 pub(super) struct Inbound<'a> {
     pub session: &'a mut Session,
     pub now: Instant,
+    /// The channel whose DATA payload is already in its application's buffer (a
+    /// direct read): it is accounted for but not copied into the channel.
+    pub direct: Option<u32>,
 }
 
 impl From<FrameError> for Error {
@@ -87,11 +90,14 @@ impl FrameSink for Inbound<'_> {
         let s = &mut *self.session;
         if let DataTarget::Deliver(index) = s.data_target {
             let channel = s.incoming.get_mut(&index).expect("delivery target exists");
-            channel.buffer.push(bytes, &mut s.pool);
+            let direct = self.direct == Some(index);
+            if !direct {
+                channel.buffer.push(bytes, &mut s.pool);
+            }
             if offset == 0 {
                 channel.frames_received += 1;
             }
-            if !bytes.is_empty() {
+            if !bytes.is_empty() && !direct {
                 channel.signal.notify_all();
             }
         }

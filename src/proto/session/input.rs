@@ -18,8 +18,12 @@
 //! cut the lease short, and a reader thread that finds an application holding the
 //! role checks back at growing intervals, so unsolicited input (a PING, an INIT)
 //! waits at most [`MAX_CHECK`].
+//!
+//! The holder of the role may also read a DATA payload for its own channel
+//! straight into its buffer (a *direct read*), when that channel has nothing
+//! buffered ahead of it: the bytes skip the channel buffer and both copies.
 
-use super::{CloseKind, Phase, Session, Signal};
+use super::{CloseKind, DataTarget, Phase, Session, Signal};
 use std::time::{Duration, Instant};
 
 /// How long the role stays free for the application thread that just left it, or
@@ -177,5 +181,24 @@ impl Session {
             },
             Holder::ReaderThread => ReaderTurn::Read,
         }
+    }
+
+    /// How many bytes the holder of the input role, reading channel `index`, may
+    /// read straight from the transport into its own buffer: the rest of the DATA
+    /// payload now arriving, when it goes to that channel and nothing is buffered
+    /// ahead of it.
+    pub fn direct_read_len(&self, index: u32) -> Option<usize> {
+        let (header, remaining) = self.decoder.data_remaining()?;
+        let delivering = header.index == index && self.data_target == DataTarget::Deliver(index);
+        let channel = self.incoming.get(&index)?;
+        let clear = channel.buffer.is_empty() && channel.failure.is_none();
+        (delivering && clear && remaining > 0).then_some(remaining as usize)
+    }
+
+    /// Payload bytes a direct read put in the application's buffer: decoded
+    /// without copying and consumed at once.
+    pub fn handle_direct_input(&mut self, index: u32, payload: &[u8], now: Instant) {
+        self.feed(payload, Some(index), now);
+        self.account_consumed(index, payload.len(), now);
     }
 }

@@ -375,12 +375,18 @@ impl Session {
 
     /// Handles bytes read from the transport, in any split.
     pub fn handle_input(&mut self, input: &[u8], now: Instant) {
+        self.feed(input, None, now);
+    }
+
+    /// Decodes transport bytes; DATA for channel `direct` is accounted for but not
+    /// copied (its application already holds it).
+    fn feed(&mut self, input: &[u8], direct: Option<u32>, now: Instant) {
         if self.is_closed() {
             return;
         }
         self.bytes_received += input.len() as u64;
         let mut decoder = std::mem::replace(&mut self.decoder, Decoder::new(0));
-        let mut sink = inbound::Inbound { session: self, now };
+        let mut sink = inbound::Inbound { session: self, now, direct };
         let result = decoder.feed(input, &mut sink);
         self.decoder = decoder;
         if let Err(violation) = result {

@@ -339,8 +339,8 @@ fn writes_stop_at_the_send_buffer_until_frames_leave() {
     assert!(matches!(p.a.write(index, &data), Poll::Ready(Ok(300))));
 }
 
-/// An idle link lets a writer claim the transmission and send its own frames (at
-/// most one chunk each, the bytes `put_data` would produce); while it transmits,
+/// An idle link lets a writer claim the transmission and send its own frames (as
+/// large as the peer takes, the bytes `put_data` would produce); while it transmits,
 /// and while frames wait for the writer thread, writes are queued instead.
 #[test]
 fn an_idle_link_takes_a_direct_write_and_a_busy_one_queues() {
@@ -354,9 +354,7 @@ fn an_idle_link_takes_a_direct_write_and_a_busy_one_queues() {
     };
     assert_eq!(frames.payload_len(), 250);
     let mut expected = Vec::new();
-    for chunk in data.chunks(100) {
-        frame::put_data(&mut expected, index, chunk);
-    }
+    frame::put_data(&mut expected, index, &data); // one frame: nothing waits behind it
     let wire: Vec<u8> = frames.slices(&data).iter().flat_map(|slice| slice.to_vec()).collect();
     assert_eq!(wire, expected);
     assert!(p.a.is_transmitting());
@@ -507,4 +505,31 @@ fn a_starved_writer_grows_the_window_only_for_a_reader_that_keeps_up() {
         p.pump();
     }
     assert_eq!(window(&p), 8000, "doubled three times");
+}
+
+/// The rest of a DATA payload for a channel with nothing buffered may go straight
+/// into its reader's buffer: the session decodes it without copying it into the
+/// channel and accounts it as consumed, granting credits back as usual.
+#[test]
+fn a_direct_read_takes_the_rest_of_a_payload_without_buffering_it() {
+    let mut p = Pair::new();
+    let index = p.open("x", 128);
+    let Poll::Ready(Ok(accepted)) = p.b.accept(Some("x")) else { panic!("nothing to accept") };
+    let data: Vec<u8> = (0..600u32).map(|i| (i * 7) as u8).collect();
+    let mut wire = Vec::new();
+    frame::put_data(&mut wire, index, &data);
+    assert!(matches!(p.a.write(index, &data), Poll::Ready(Ok(600))));
+    transmit(&mut p.a); // the session's own frames are dropped: `wire` stands in
+    p.b.handle_input(&wire[..HEADER_LEN + 100], p.now);
+    assert_eq!(p.b.direct_read_len(accepted), None, "100 bytes are buffered ahead");
+    let mut out = [0u8; 1000];
+    assert!(matches!(p.b.read(accepted, &mut out, p.now), Poll::Ready(Ok(100))));
+    assert_eq!(p.b.direct_read_len(accepted), Some(500));
+    p.b.handle_direct_input(accepted, &wire[HEADER_LEN + 100..], p.now);
+    assert_eq!(p.b.direct_read_len(accepted), None, "the frame is complete");
+    assert!(p.b.read(accepted, &mut out, p.now).is_pending(), "nothing was buffered");
+    let stats = p.b.incoming_stats(accepted, p.now).unwrap();
+    assert_eq!((stats.bytes_received, stats.frames_received), (600, 1));
+    p.pump();
+    assert_eq!(p.a.available_credits(index), 1000, "the 600 bytes were granted back");
 }
