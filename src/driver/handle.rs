@@ -3,7 +3,7 @@
 use super::shared::Shared;
 use crate::error::{Error, Result};
 use crate::options::Priority;
-use crate::proto::session::{Claim, Session, Signal};
+use crate::proto::session::{Session, Signal};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Instant;
@@ -57,18 +57,12 @@ impl ChannelHandle {
                 shared.finish(session);
                 return result;
             }
-            match session.claim_input(self.index, &self.signal) {
-                Claim::Granted => {
-                    if let Some(n) = shared.pump_input(session, Some((self.index, &mut *out))) {
-                        return Ok(n);
-                    }
-                    session = shared.lock();
-                    continue;
+            if session.claim_input(self.index, &self.signal) {
+                if let Some(n) = shared.pump_input(session, Some((self.index, &mut *out))) {
+                    return Ok(n);
                 }
-                Claim::WaitAndWakeReader => {
-                    shared.reader_cv.notify_one();
-                }
-                Claim::Wait => {}
+                session = shared.lock();
+                continue;
             }
             // A candidate for the input role: woken by its bytes or when the role
             // frees up.

@@ -18,10 +18,11 @@ use std::time::{Duration, Instant};
 /// [`io::ErrorKind::TimedOut`] and the channel stays usable. Reading grants
 /// credits back to the writer as the protocol's threshold is reached.
 ///
-/// A read with no timeout that is the only one waiting may read the transport
-/// itself instead of sleeping until the reader thread hands it the bytes, and
-/// then delivers whatever else arrives to the other channels: one wake-up less
-/// per message. Nothing changes for the caller, except that it does this work.
+/// A read with no timeout may read the transport itself instead of sleeping until
+/// the reader thread hands it the bytes (its own payload straight into `buf`), and
+/// then delivers whatever else arrives to the other channels: one wake-up and up
+/// to two copies less per message. Nothing changes for the caller, except that it
+/// does this work.
 ///
 /// # Closing
 /// [`close`](ReadChannel::close) or dropping the channel before its end tells the

@@ -6,9 +6,9 @@
 //! bytes instead of the reader thread, which would then have to wake it: a hand-off
 //! that costs more than the rest of a small message's trip (leader/follower).
 //!
-//! Only a lone reader takes the role: with several application readers waiting,
-//! whoever read would return with its own bytes and leave the others to be woken
-//! anyway, so the reader thread keeps reading for all of them.
+//! With several application readers waiting, one reads for all (leader and
+//! followers): whoever holds the role delivers what arrives for the others and
+//! wakes them; when it leaves, the next waiting reader is woken to take over.
 //!
 //! After an application thread leaves with its bytes, the role stays free for a
 //! short lease, so the same thread can come back for its next message; likewise
@@ -33,18 +33,6 @@ pub(crate) const LEASE: Duration = Duration::from_millis(1);
 /// Longest interval at which the reader thread checks on an application holding
 /// the role.
 pub(crate) const MAX_CHECK: Duration = Duration::from_millis(20);
-
-/// The outcome of an application reader's [`Session::claim_input`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Claim {
-    /// It holds the role: read the transport, then release it.
-    Granted,
-    /// Wait on the channel's signal.
-    Wait,
-    /// Wait on the channel's signal, and wake the reader thread first: the role is
-    /// free and now more than one application reader waits.
-    WaitAndWakeReader,
-}
 
 /// What the reader thread should do next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,29 +84,32 @@ impl Default for InputRole {
 
 impl Session {
     /// An application reader of channel `index`, about to wait, takes the role if
-    /// it is free, the session is up and no other application reader waits.
-    /// Otherwise it is noted as a candidate, and a lone candidate's `signal` is
-    /// notified once the role frees up.
-    pub fn claim_input(&mut self, index: u32, signal: &Signal) -> Claim {
+    /// it is free and the session is up. Otherwise it becomes a candidate: its
+    /// `signal` is notified when the role frees up and it is first in line.
+    pub fn claim_input(&mut self, index: u32, signal: &Signal) -> bool {
         let role = &mut self.input;
-        let alone = role.candidates.iter().all(|(i, _)| *i == index);
-        if alone && role.holder == Holder::Nobody && self.phase == Phase::Open && !role.ended {
+        if role.holder == Holder::Nobody && self.phase == Phase::Open && !role.ended {
             role.holder = Holder::Application;
             role.candidates.retain(|(i, _)| *i != index);
-            return Claim::Granted;
+            return true;
         }
         if !role.candidates.iter().any(|(i, _)| *i == index) {
             role.candidates.push((index, signal.clone()));
         }
-        match role.holder {
-            Holder::Nobody if role.candidates.len() > 1 => Claim::WaitAndWakeReader,
-            _ => Claim::Wait,
-        }
+        false
     }
 
-    /// An application reader of channel `index` stopped waiting.
+    /// An application reader of channel `index` stopped waiting. If it was woken
+    /// to take the free role, the next candidate is woken instead.
     pub fn withdraw_input_claim(&mut self, index: u32) {
-        self.input.candidates.retain(|(i, _)| *i != index);
+        let role = &mut self.input;
+        let Some(at) = role.candidates.iter().position(|(i, _)| *i == index) else { return };
+        role.candidates.remove(at);
+        if at == 0 && role.holder == Holder::Nobody {
+            if let Some((_, next)) = role.candidates.first() {
+                next.notify_all();
+            }
+        }
     }
 
     /// A thread starts waiting for something only input brings, without reading
@@ -138,14 +129,11 @@ impl Session {
     /// over. A candidate (or the reader thread, if anyone needs input) is woken.
     pub fn release_input(&mut self, ended: bool, now: Instant) {
         let role = &mut self.input;
-        let lone_candidate = match role.candidates.as_slice() {
-            [(_, signal)] => Some(signal),
-            _ => None,
-        };
-        if let Some(signal) = lone_candidate {
+        let candidate = role.candidates.first();
+        if let Some((_, signal)) = candidate {
             signal.notify_all();
         }
-        if role.holder == Holder::Application || lone_candidate.is_some() {
+        if role.holder == Holder::Application || candidate.is_some() {
             role.lease = Some(now + LEASE);
         }
         role.holder = Holder::Nobody;
@@ -169,9 +157,7 @@ impl Session {
                 ReaderTurn::WaitUntil(at)
             }
             Holder::Nobody => match role.lease {
-                Some(until) if now < until && role.waiters == 0 && role.candidates.len() < 2 && !closed => {
-                    ReaderTurn::WaitUntil(until)
-                }
+                Some(until) if now < until && role.waiters == 0 && !closed => ReaderTurn::WaitUntil(until),
                 _ => {
                     role.holder = Holder::ReaderThread;
                     role.lease = None;
