@@ -19,9 +19,12 @@ pub enum Timer {
     GoAway,
     /// A closing session's transport gets no more time to flush or drain.
     Linger,
+    /// Idle pooled buffers nobody used lately are released.
+    PoolTrim,
 }
 
-const ALL: [Timer; 5] = [Timer::Handshake, Timer::Ping, Timer::PingTimeout, Timer::GoAway, Timer::Linger];
+const ALL: [Timer; 6] =
+    [Timer::Handshake, Timer::Ping, Timer::PingTimeout, Timer::GoAway, Timer::Linger, Timer::PoolTrim];
 
 /// A deadline per [`Timer`].
 #[derive(Debug, Default, Clone)]

@@ -190,7 +190,7 @@ impl Session {
     pub fn new(config: SessionConfig, now: Instant) -> Session {
         let mut timers = Timers::default();
         timers.set(Timer::Handshake, now + config.handshake_timeout);
-        let pool = BufferPool::new(config.chunk_size + 2 * frame::HEADER_LEN, 256);
+        let pool = BufferPool::new(config.chunk_size + 2 * frame::HEADER_LEN, POOL_MAX_IDLE);
         let mut session = Session {
             decoder: Decoder::new(config.max_frame_size),
             phase: Phase::Handshaking,
@@ -328,6 +328,11 @@ impl Session {
                 }
                 Timer::GoAway => self.fail(Error::SessionTimeout("goaway"), None, CloseKind::Graceful, now),
                 Timer::Linger => self.shutdown_requested = true,
+                Timer::PoolTrim => {
+                    if self.pool.trim(POOL_KEEP_IDLE) > POOL_KEEP_IDLE && !self.is_closed() {
+                        self.timers.set(Timer::PoolTrim, now + POOL_TRIM_PERIOD);
+                    }
+                }
             }
         }
         self.wakeups.timer = true;
@@ -479,6 +484,16 @@ impl Session {
             self.pool.put(buffer);
         }
         self.end_transmit(now);
+        self.schedule_pool_trim(now);
+    }
+
+    /// Arms the pool's trim timer once it holds more idle buffers than it keeps
+    /// (not after the session ended: its timer thread is then winding down).
+    fn schedule_pool_trim(&mut self, now: Instant) {
+        if self.pool.idle() > POOL_KEEP_IDLE && self.timers.get(Timer::PoolTrim).is_none() && !self.is_closed() {
+            self.timers.set(Timer::PoolTrim, now + POOL_TRIM_PERIOD);
+            self.wakeups.timer = true;
+        }
     }
 
     // ----- outgoing channels ---------------------------------------------------
@@ -763,6 +778,7 @@ impl Session {
             }
             let n = channel.buffer.read(out, &mut self.pool);
             self.account_consumed(index, n, now);
+            self.schedule_pool_trim(now);
             return Poll::Ready(Ok(n));
         }
         if let Some(error) = &channel.failure {
@@ -1011,6 +1027,16 @@ fn ids_in_index_order<'a>(channels: impl Iterator<Item = (u32, &'a Arc<str>)>) -
     ids.sort_unstable_by_key(|(index, _)| *index);
     ids.into_iter().map(|(_, id)| id.to_string()).collect()
 }
+
+/// Idle pooled buffers a session may hold (64 MiB with 16 KiB chunks): enough for
+/// many busy channels to cycle their buffers without the allocator.
+const POOL_MAX_IDLE: usize = 4096;
+
+/// Idle pooled buffers kept however long the session idles.
+const POOL_KEEP_IDLE: usize = 64;
+
+/// How often idle pooled buffers nobody took are released.
+const POOL_TRIM_PERIOD: Duration = Duration::from_secs(1);
 
 /// Chunks of one channel's frames the writer takes per round-robin turn (64 KiB
 /// with the default 16 KiB chunk): fewer wake-ups for readers of many busy channels

@@ -533,3 +533,23 @@ fn a_direct_read_takes_the_rest_of_a_payload_without_buffering_it() {
     p.pump();
     assert_eq!(p.a.available_credits(index), 1000, "the 600 bytes were granted back");
 }
+
+/// Buffers returned to the pool stay for reuse while traffic needs them; once a
+/// trim period passes without them being taken they are released, down to
+/// `POOL_KEEP_IDLE`, and the trim timer stops.
+#[test]
+fn idle_pooled_buffers_are_released_after_a_quiet_period() {
+    let roomy = |id| SessionConfig { initial_window: 100_000, max_channel_window: 100_000, ..config(id) };
+    let mut p = Pair::with(roomy(1), roomy(2));
+    let index = p.open("x", 128);
+    assert!(matches!(p.a.write(index, &[1; 20_000]), Poll::Ready(Ok(20_000))));
+    transmit(&mut p.a); // 200 segments of 100 bytes come back to the pool
+    assert!(p.a.pool.idle() >= 200);
+    let first = p.a.timers.get(Timer::PoolTrim).expect("trim armed");
+    p.a.handle_timeout(first);
+    assert!(p.a.pool.idle() >= 200, "the buffers were in use during the first period");
+    let second = p.a.timers.get(Timer::PoolTrim).expect("trim re-armed");
+    p.a.handle_timeout(second);
+    assert_eq!(p.a.pool.idle(), POOL_KEEP_IDLE);
+    assert_eq!(p.a.timers.get(Timer::PoolTrim), None, "nothing left to trim");
+}
