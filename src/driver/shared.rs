@@ -11,9 +11,10 @@
 
 use super::events::EventHub;
 use crate::error::{Error, Result};
-use crate::proto::session::{DirectWrite, Session};
+use crate::proto::frame::HEADER_LEN;
+use crate::proto::session::{DirectWrite, ReadPlan, Session};
 use parking_lot::{Condvar, Mutex, MutexGuard};
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::Shutdown;
 use std::time::Instant;
 
@@ -119,41 +120,48 @@ impl Shared {
     /// the session's input role (and gives it back here) and the lock, which is
     /// released for the read and then for good.
     ///
-    /// `direct`: the caller reads channel `index` into `out`. When the bytes
-    /// arriving are that channel's payload, they are read straight into `out` and
-    /// their count returned.
-    pub fn pump_input(&self, mut session: MutexGuard<'_, Session>, direct: Option<(u32, &mut [u8])>) -> Option<usize> {
-        let mut direct = direct.and_then(|(index, out)| {
-            let len = session.direct_read_len(index)?.min(out.len());
-            (len > 0).then(|| (index, &mut out[..len]))
-        });
+    /// `reading`: the caller reads channel `index` into `out`; bytes of its payload
+    /// may then be read straight into `out` (see [`ReadPlan`]), and their count is
+    /// returned.
+    pub fn pump_input(&self, mut session: MutexGuard<'_, Session>, reading: Option<(u32, &mut [u8])>) -> Option<usize> {
+        let (index, out) = match reading {
+            Some((index, out)) => (index, out),
+            None => (0, &mut [][..]),
+        };
+        let plan = if out.is_empty() { ReadPlan::Buffered } else { session.plan_read(index, out.len()) };
+        let mut head = [0u8; HEADER_LEN];
         let (input, result) = MutexGuard::unlocked(&mut session, || {
             let mut input = self.input.lock();
-            let result = match (input.as_mut(), &mut direct) {
+            let result = match (input.as_mut(), plan) {
                 (None, _) => Ok(0),
-                (Some(input), Some((_, out))) => input.transport.read(out),
-                (Some(Input { transport, buffer }), None) => transport.read(buffer),
+                (Some(input), ReadPlan::Payload(len)) => input.transport.read(&mut out[..len]),
+                (Some(input), ReadPlan::HeaderFirst) => {
+                    input.transport.read_vectored(&mut [IoSliceMut::new(&mut head), IoSliceMut::new(out)])
+                }
+                (Some(Input { transport, buffer }), ReadPlan::Buffered) => transport.read(buffer),
             };
             (input, result)
         });
         let now = Instant::now();
-        let mut delivered = None;
-        let ended = match (result, direct) {
-            (Ok(0), _) => {
+        let mut delivered = 0;
+        let ended = match result {
+            Ok(0) => {
                 session.handle_transport_closed(None, now);
                 true
             }
-            (Ok(n), Some((index, out))) => {
-                session.handle_direct_input(index, &out[..n], now);
-                delivered = Some(n);
+            Ok(n) => {
+                match plan {
+                    ReadPlan::Buffered => session.handle_input(&input.as_ref().expect("read from it").buffer[..n], now),
+                    ReadPlan::Payload(_) => delivered = session.handle_read_into(index, &[], &out[..n], now),
+                    ReadPlan::HeaderFirst => {
+                        let split = n.min(HEADER_LEN);
+                        delivered = session.handle_read_into(index, &head[..split], &out[..n - split], now);
+                    }
+                }
                 false
             }
-            (Ok(n), None) => {
-                session.handle_input(&input.as_ref().expect("read from it").buffer[..n], now);
-                false
-            }
-            (Err(e), _) if e.kind() == io::ErrorKind::Interrupted => false,
-            (Err(e), _) => {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => false,
+            Err(e) => {
                 session.handle_transport_closed(Some(e), now);
                 true
             }
@@ -164,7 +172,7 @@ impl Shared {
         if ended {
             self.shutdown_transport(Shutdown::Both);
         }
-        delivered
+        (delivered > 0).then_some(delivered)
     }
 
     /// Drops the transport's reading half; the reader thread's last act.

@@ -19,6 +19,12 @@ pub trait FrameSink {
     /// A complete frame other than channel DATA (control frames included).
     fn frame(&mut self, header: FrameHeader, payload: &[u8]) -> Result<(), Self::Error>;
 
+    /// A DATA frame's header on a channel, once, as soon as it is parsed and before
+    /// any piece of its payload.
+    fn data_start(&mut self, _header: FrameHeader) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
     /// A piece of a DATA frame's payload on a channel. Called at least once per frame
     /// (with empty `bytes` for an empty frame); `offset` is the position of `bytes`
     /// within the payload, so `offset == 0` marks the start of a frame and
@@ -127,6 +133,7 @@ impl Decoder {
     ) -> Result<(), S::Error> {
         let len = header.len as usize;
         if header.kind == FrameType::Data && header.index != CONTROL_INDEX {
+            sink.data_start(header)?;
             let take = len.min(input.len());
             if take == 0 && len > 0 {
                 // Nothing of the payload yet: the first piece will carry offset 0.

@@ -78,14 +78,24 @@ impl FrameSink for Inbound<'_> {
         }
     }
 
-    fn data(&mut self, header: FrameHeader, offset: u32, bytes: &[u8]) -> Result<(), Error> {
+    fn data_start(&mut self, header: FrameHeader) -> Result<(), Error> {
         match self.session.phase {
             Phase::Closed(_) => return Ok(()),
             Phase::Handshaking => return Err(protocol("DATA frame before the peer's HANDSHAKE")),
             Phase::Open => {}
         }
-        if offset == 0 {
-            self.session.data_target = self.classify_data(header);
+        self.session.data_target = self.classify_data(header);
+        if let DataTarget::Deliver(index) = self.session.data_target {
+            if let Some(channel) = self.session.incoming.get_mut(&index) {
+                channel.frames_received += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn data(&mut self, _header: FrameHeader, _offset: u32, bytes: &[u8]) -> Result<(), Error> {
+        if self.session.is_closed() {
+            return Ok(());
         }
         let s = &mut *self.session;
         if let DataTarget::Deliver(index) = s.data_target {
@@ -93,9 +103,6 @@ impl FrameSink for Inbound<'_> {
             let direct = self.direct == Some(index);
             if !direct {
                 channel.buffer.push(bytes, &mut s.pool);
-            }
-            if offset == 0 {
-                channel.frames_received += 1;
             }
             if !bytes.is_empty() && !direct {
                 channel.signal.notify_all();

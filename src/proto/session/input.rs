@@ -21,7 +21,10 @@
 //!
 //! The holder of the role may also read a DATA payload for its own channel
 //! straight into its buffer (a *direct read*), when that channel has nothing
-//! buffered ahead of it: the bytes skip the channel buffer and both copies.
+//! buffered ahead of it: the bytes skip the channel buffer and both copies. At a
+//! frame boundary it reads the next header into a small buffer and what follows
+//! into its own, in one vectored read, so even a frame's first bytes can land
+//! where they belong (see [`ReadPlan`]).
 
 use super::{CloseKind, DataTarget, Phase, Session, Signal};
 use std::time::{Duration, Instant};
@@ -33,6 +36,23 @@ pub(crate) const LEASE: Duration = Duration::from_millis(1);
 /// Longest interval at which the reader thread checks on an application holding
 /// the role.
 pub(crate) const MAX_CHECK: Duration = Duration::from_millis(20);
+
+/// A read into the caller's buffer starting at a frame boundary is worth its
+/// vectored read only for buffers at least this large.
+const HEADER_FIRST_MIN_ROOM: usize = 4096;
+
+/// How an application holding the input role reads the transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadPlan {
+    /// Into the shared read buffer, decoded from there.
+    Buffered,
+    /// Straight into the caller's buffer, at most this many bytes: the rest of a
+    /// DATA payload for its channel.
+    Payload(usize),
+    /// One vectored read: a frame header into a small buffer, what follows into
+    /// the caller's buffer, where it stays if the frame is its channel's DATA.
+    HeaderFirst,
+}
 
 /// What the reader thread should do next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,22 +189,38 @@ impl Session {
         }
     }
 
-    /// How many bytes the holder of the input role, reading channel `index`, may
-    /// read straight from the transport into its own buffer: the rest of the DATA
-    /// payload now arriving, when it goes to that channel and nothing is buffered
-    /// ahead of it.
-    pub fn direct_read_len(&self, index: u32) -> Option<usize> {
-        let (header, remaining) = self.decoder.data_remaining()?;
-        let delivering = header.index == index && self.data_target == DataTarget::Deliver(index);
-        let channel = self.incoming.get(&index)?;
-        let clear = channel.buffer.is_empty() && channel.failure.is_none();
-        (delivering && clear && remaining > 0).then_some(remaining as usize)
+    /// How the holder of the input role, reading channel `index` into a buffer
+    /// of `room` bytes, should read the transport next.
+    pub fn plan_read(&self, index: u32, room: usize) -> ReadPlan {
+        let Some(channel) = self.incoming.get(&index) else { return ReadPlan::Buffered };
+        if !channel.buffer.is_empty() || channel.failure.is_some() || room == 0 {
+            return ReadPlan::Buffered;
+        }
+        match self.decoder.data_remaining() {
+            Some((header, remaining)) if header.index == index && self.data_target == DataTarget::Deliver(index) => {
+                ReadPlan::Payload((remaining as usize).min(room))
+            }
+            None if self.decoder.is_at_frame_boundary() && room >= HEADER_FIRST_MIN_ROOM => ReadPlan::HeaderFirst,
+            _ => ReadPlan::Buffered,
+        }
     }
 
-    /// Payload bytes a direct read put in the application's buffer: decoded
-    /// without copying and consumed at once.
-    pub fn handle_direct_input(&mut self, index: u32, payload: &[u8], now: Instant) {
-        self.feed(payload, Some(index), now);
-        self.account_consumed(index, payload.len(), now);
+    /// Handles a read made under [`ReadPlan::Payload`] or [`ReadPlan::HeaderFirst`]
+    /// for channel `index`: `head` is what landed in the header buffer, `rest` what
+    /// landed in the caller's buffer. Returns how many bytes at the start of `rest`
+    /// are the channel's payload, decoded without copying and consumed at once;
+    /// everything after them is decoded as usual.
+    pub fn handle_read_into(&mut self, index: u32, head: &[u8], rest: &[u8], now: Instant) -> usize {
+        self.feed(head, None, now);
+        let direct = match self.plan_read(index, rest.len()) {
+            ReadPlan::Payload(len) => len,
+            _ => 0,
+        };
+        if direct > 0 {
+            self.feed(&rest[..direct], Some(index), now);
+            self.account_consumed(index, direct, now);
+        }
+        self.feed(&rest[direct..], None, now);
+        direct
     }
 }

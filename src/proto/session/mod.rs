@@ -19,7 +19,7 @@ mod window;
 use self::channel::{InChannel, InState, OutChannel, OutState};
 pub use self::direct::{DirectWrite, Written};
 use self::input::InputRole;
-pub use self::input::ReaderTurn;
+pub use self::input::{ReadPlan, ReaderTurn};
 use super::control::Control;
 use super::credit::RecvWindow;
 use super::decoder::Decoder;

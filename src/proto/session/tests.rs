@@ -521,12 +521,14 @@ fn a_direct_read_takes_the_rest_of_a_payload_without_buffering_it() {
     assert!(matches!(p.a.write(index, &data), Poll::Ready(Ok(600))));
     transmit(&mut p.a); // the session's own frames are dropped: `wire` stands in
     p.b.handle_input(&wire[..HEADER_LEN + 100], p.now);
-    assert_eq!(p.b.direct_read_len(accepted), None, "100 bytes are buffered ahead");
+    assert_eq!(p.b.plan_read(accepted, 1000), ReadPlan::Buffered, "100 bytes are buffered ahead");
     let mut out = [0u8; 1000];
     assert!(matches!(p.b.read(accepted, &mut out, p.now), Poll::Ready(Ok(100))));
-    assert_eq!(p.b.direct_read_len(accepted), Some(500));
-    p.b.handle_direct_input(accepted, &wire[HEADER_LEN + 100..], p.now);
-    assert_eq!(p.b.direct_read_len(accepted), None, "the frame is complete");
+    assert_eq!(p.b.plan_read(accepted, 1000), ReadPlan::Payload(500));
+    assert_eq!(p.b.plan_read(accepted, 200), ReadPlan::Payload(200));
+    assert_eq!(p.b.handle_read_into(accepted, &[], &wire[HEADER_LEN + 100..], p.now), 500);
+    assert_eq!(p.b.plan_read(accepted, 1000), ReadPlan::Buffered, "the frame is complete; 1000 is too small a room");
+    assert_eq!(p.b.plan_read(accepted, 8192), ReadPlan::HeaderFirst);
     assert!(p.b.read(accepted, &mut out, p.now).is_pending(), "nothing was buffered");
     let stats = p.b.incoming_stats(accepted, p.now).unwrap();
     assert_eq!((stats.bytes_received, stats.frames_received), (600, 1));
@@ -552,4 +554,33 @@ fn idle_pooled_buffers_are_released_after_a_quiet_period() {
     p.a.handle_timeout(second);
     assert_eq!(p.a.pool.idle(), POOL_KEEP_IDLE);
     assert_eq!(p.a.timers.get(Timer::PoolTrim), None, "nothing left to trim");
+}
+
+/// A read at a frame boundary lands the next header in a small buffer and what
+/// follows in the caller's: the channel's own payload stays there, and the frames
+/// after it (or a frame that is not its DATA) are decoded as usual.
+#[test]
+fn a_header_first_read_keeps_the_channels_payload_and_decodes_the_rest() {
+    let mut p = Pair::new();
+    let x = p.open("x", 128);
+    let y = p.open("y", 128);
+    let Poll::Ready(Ok(rx)) = p.b.accept(Some("x")) else { panic!("no x") };
+    let Poll::Ready(Ok(ry)) = p.b.accept(Some("y")) else { panic!("no y") };
+    let (ours, theirs) = ([1u8; 300], [2u8; 200]);
+    let mut wire = Vec::new();
+    frame::put_data(&mut wire, x, &ours);
+    frame::put_data(&mut wire, y, &theirs);
+    frame::put_data(&mut wire, x, &ours[..50]);
+    assert_eq!(p.b.plan_read(rx, 8192), ReadPlan::HeaderFirst);
+    let (head, rest) = wire.split_at(HEADER_LEN);
+    assert_eq!(p.b.handle_read_into(rx, head, rest, p.now), 300);
+    let mut out = [0u8; 1000];
+    assert!(matches!(p.b.read(ry, &mut out, p.now), Poll::Ready(Ok(200))));
+    assert!(matches!(p.b.read(rx, &mut out, p.now), Poll::Ready(Ok(50))), "the later frame was buffered");
+    // A header that is another channel's: nothing is kept.
+    let mut wire = Vec::new();
+    frame::put_data(&mut wire, y, &theirs);
+    let (head, rest) = wire.split_at(HEADER_LEN);
+    assert_eq!(p.b.handle_read_into(rx, head, rest, p.now), 0);
+    assert!(matches!(p.b.read(ry, &mut out, p.now), Poll::Ready(Ok(200))));
 }
