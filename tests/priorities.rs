@@ -64,8 +64,8 @@ fn higher_priority_data_goes_first() {
     });
 }
 
-/// Channels of equal priority take turns, one quantum (64 KiB, four 16 KiB frames)
-/// each.
+/// Channels of equal priority take turns, one quantum (256 KiB, sixteen 16 KiB
+/// frames) each.
 #[test]
 fn equal_priorities_take_turns() {
     bounded(Duration::from_secs(60), || {
@@ -102,9 +102,9 @@ fn equal_priorities_take_turns() {
         // alternate, a quantum at most each turn.
         let first_y = runs.iter().position(|&(i, _)| i == y).expect("y was sent");
         for &(_, len) in &runs[first_y..] {
-            assert!(len <= 64 * 1024, "a turn longer than the quantum: {len} bytes");
+            assert!(len <= 256 * 1024, "a turn longer than the quantum: {len} bytes");
         }
-        assert!(runs[first_y..].len() > 10, "the two channels interleaved: {:?}", &runs[first_y..]);
+        assert!(runs[first_y..].len() >= 8, "the two channels interleaved: {:?}", &runs[first_y..]);
     });
 }
 

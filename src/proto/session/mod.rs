@@ -1038,10 +1038,11 @@ const POOL_KEEP_IDLE: usize = 64;
 /// How often idle pooled buffers nobody took are released.
 const POOL_TRIM_PERIOD: Duration = Duration::from_secs(1);
 
-/// Chunks of one channel's frames the writer takes per round-robin turn (64 KiB
-/// with the default 16 KiB chunk): fewer wake-ups for readers of many busy channels
-/// of equal priority, while higher priorities still go first within a batch.
-const TURN_CHUNKS: usize = 4;
+/// Chunks of one channel's frames the writer takes per round-robin turn (256 KiB,
+/// one default write batch, with the default 16 KiB chunk): fewer wake-ups for
+/// readers of many busy channels of equal priority, while higher priorities still
+/// go first within a batch.
+const TURN_CHUNKS: usize = 16;
 
 #[cfg(test)]
 mod tests;
