@@ -177,7 +177,7 @@ impl Multiplexer {
             goaway_timeout: options.goaway_timeout,
             linger: options.linger_timeout,
         };
-        let input = Input { transport: Box::new(reader), buffer: vec![0; options.read_buffer_size] };
+        let input = Input::new(Box::new(reader), options.read_buffer_size);
         let shared = Arc::new(Shared::new(Session::new(config, Instant::now()), input, Box::new(writer), shutdown));
         let spawn = |name: &str, body: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new().name(format!("netconduit-{name}")).spawn(body).map_err(Error::from_transport)

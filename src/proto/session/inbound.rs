@@ -10,6 +10,7 @@ use crate::proto::decoder::FrameSink;
 use crate::proto::error_code::ErrorCode;
 use crate::proto::frame::{self, FrameError, FrameHeader, FrameType, InitFields, MIN_MAX_FRAME_SIZE};
 use crate::proto::timer::Timer;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The session as a [`FrameSink`] for one `handle_input` call.
@@ -19,12 +20,22 @@ pub(super) struct Inbound<'a> {
     /// The channel whose DATA payload is already in its application's buffer (a
     /// direct read): it is accounted for but not copied into the channel.
     pub direct: Option<u32>,
+    /// The shared read buffer the input lies in, if it does: large payload pieces
+    /// are then kept as ranges of it instead of copied.
+    pub shared: Option<&'a Arc<Vec<u8>>>,
 }
 
 impl From<FrameError> for Error {
     fn from(error: FrameError) -> Error {
         violation(error.code(), error.to_string())
     }
+}
+
+/// Where `piece` lies within `buffer`, if it is a part of it.
+fn range_within(buffer: &[u8], piece: &[u8]) -> Option<(usize, usize)> {
+    let start = (piece.as_ptr() as usize).checked_sub(buffer.as_ptr() as usize)?;
+    let end = start + piece.len();
+    (end <= buffer.len()).then_some((start, end))
 }
 
 fn violation(code: ErrorCode, reason: impl Into<String>) -> Error {
@@ -101,8 +112,10 @@ impl FrameSink for Inbound<'_> {
         if let DataTarget::Deliver(index) = s.data_target {
             let channel = s.incoming.get_mut(&index).expect("delivery target exists");
             let direct = self.direct == Some(index);
-            if !direct {
-                channel.buffer.push(bytes, &mut s.pool);
+            match self.shared.and_then(|buffer| range_within(buffer, bytes).map(|range| (buffer, range))) {
+                _ if direct => {}
+                Some((buffer, (start, end))) => channel.buffer.push_shared(buffer, start, end, &mut s.pool),
+                None => channel.buffer.push(bytes, &mut s.pool),
             }
             if !bytes.is_empty() && !direct {
                 channel.signal.notify_all();

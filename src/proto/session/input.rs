@@ -211,16 +211,16 @@ impl Session {
     /// are the channel's payload, decoded without copying and consumed at once;
     /// everything after them is decoded as usual.
     pub fn handle_read_into(&mut self, index: u32, head: &[u8], rest: &[u8], now: Instant) -> usize {
-        self.feed(head, None, now);
+        self.feed(head, None, None, now);
         let direct = match self.plan_read(index, rest.len()) {
             ReadPlan::Payload(len) => len,
             _ => 0,
         };
         if direct > 0 {
-            self.feed(&rest[..direct], Some(index), now);
+            self.feed(&rest[..direct], Some(index), None, now);
             self.account_consumed(index, direct, now);
         }
-        self.feed(&rest[direct..], None, now);
+        self.feed(&rest[direct..], None, None, now);
         direct
     }
 }

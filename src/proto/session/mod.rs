@@ -380,18 +380,27 @@ impl Session {
 
     /// Handles bytes read from the transport, in any split.
     pub fn handle_input(&mut self, input: &[u8], now: Instant) {
-        self.feed(input, None, now);
+        self.feed(input, None, None, now);
+    }
+
+    /// Like [`handle_input`](Self::handle_input) for the first `len` bytes of a
+    /// read buffer that channels may share: large DATA payload pieces are kept as
+    /// ranges of it instead of copied. The caller must not write to `buffer` while
+    /// other references to it exist.
+    pub fn handle_shared_input(&mut self, buffer: &Arc<Vec<u8>>, len: usize, now: Instant) {
+        self.feed(&buffer[..len], None, Some(buffer), now);
     }
 
     /// Decodes transport bytes; DATA for channel `direct` is accounted for but not
-    /// copied (its application already holds it).
-    fn feed(&mut self, input: &[u8], direct: Option<u32>, now: Instant) {
+    /// copied (its application already holds it); input lying in `shared` may be
+    /// kept by reference.
+    fn feed(&mut self, input: &[u8], direct: Option<u32>, shared: Option<&Arc<Vec<u8>>>, now: Instant) {
         if self.is_closed() {
             return;
         }
         self.bytes_received += input.len() as u64;
         let mut decoder = std::mem::replace(&mut self.decoder, Decoder::new(0));
-        let mut sink = inbound::Inbound { session: self, now, direct };
+        let mut sink = inbound::Inbound { session: self, now, direct, shared };
         let result = decoder.feed(input, &mut sink);
         self.decoder = decoder;
         if let Err(violation) = result {

@@ -582,3 +582,25 @@ fn a_header_first_read_keeps_the_channels_payload_and_decodes_the_rest() {
     assert_eq!(p.b.handle_read_into(rx, head, rest, p.now), 0);
     assert!(matches!(p.b.read(ry, &mut out, p.now), Poll::Ready(Ok(200))));
 }
+
+/// Input in a shared read buffer: a large payload piece stays there (the channel
+/// holds a reference) and reads back intact; the reference goes once it was read.
+#[test]
+fn large_payloads_in_a_shared_read_buffer_are_kept_by_reference() {
+    let roomy = |id| SessionConfig { initial_window: 100_000, max_channel_window: 100_000, ..config(id) };
+    let mut p = Pair::with(roomy(1), roomy(2));
+    let index = p.open("x", 128);
+    let Poll::Ready(Ok(accepted)) = p.b.accept(Some("x")) else { panic!("nothing to accept") };
+    let payload: Vec<u8> = (0..crate::proto::recv_buffer::SHARE_MIN + 5).map(|i| (i % 253) as u8).collect();
+    let mut wire = Vec::new();
+    frame::put_data(&mut wire, index, &payload);
+    frame::put_data(&mut wire, index, b"small");
+    let len = wire.len();
+    let shared = Arc::new(wire);
+    p.b.handle_shared_input(&shared, len, p.now);
+    assert_eq!(Arc::strong_count(&shared), 2, "the large piece is held by reference, the small one copied");
+    let mut out = vec![0u8; payload.len() + 100];
+    let Poll::Ready(Ok(n)) = p.b.read(accepted, &mut out, p.now) else { panic!("nothing to read") };
+    assert_eq!(&out[..n], [&payload[..], b"small"].concat());
+    assert_eq!(Arc::strong_count(&shared), 1);
+}
