@@ -31,11 +31,11 @@ use std::time::{Duration, Instant};
 
 /// How long the role stays free for the application thread that just left it, or
 /// for the application reader just woken to take it.
-pub(crate) const LEASE: Duration = Duration::from_millis(1);
+pub(crate) const LEASE: Duration = Duration::from_micros(250);
 
 /// Longest interval at which the reader thread checks on an application holding
 /// the role.
-pub(crate) const MAX_CHECK: Duration = Duration::from_millis(20);
+pub(crate) const MAX_CHECK: Duration = Duration::from_millis(2);
 
 /// A read into the caller's buffer starting at a frame boundary is worth its
 /// vectored read only for buffers at least this large.
