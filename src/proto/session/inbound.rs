@@ -96,11 +96,6 @@ impl FrameSink for Inbound<'_> {
             Phase::Open => {}
         }
         self.session.data_target = self.classify_data(header);
-        if let DataTarget::Deliver(index) = self.session.data_target {
-            if let Some(channel) = self.session.incoming.get_mut(&index) {
-                channel.frames_received += 1;
-            }
-        }
         Ok(())
     }
 
@@ -109,18 +104,17 @@ impl FrameSink for Inbound<'_> {
             return Ok(());
         }
         let s = &mut *self.session;
-        if let DataTarget::Deliver(index) = s.data_target {
-            let channel = s.incoming.get_mut(&index).expect("delivery target exists");
-            let direct = self.direct == Some(index);
-            match self.shared.and_then(|buffer| range_within(buffer, bytes).map(|range| (buffer, range))) {
-                _ if direct => {}
-                Some((buffer, (start, end))) => channel.buffer.push_shared(buffer, start, end, &mut s.pool),
-                None => channel.buffer.push(bytes, &mut s.pool),
-            }
-            if !bytes.is_empty() && !direct {
-                channel.signal.notify_all();
-            }
+        // A direct read's bytes are already where its reader wants them.
+        let DataTarget::Deliver(index) = s.data_target else { return Ok(()) };
+        if bytes.is_empty() || self.direct == Some(index) {
+            return Ok(());
         }
+        let channel = s.incoming.get_mut(&index).expect("delivery target exists");
+        match self.shared.and_then(|buffer| Some((buffer, range_within(buffer, bytes)?))) {
+            Some((buffer, (start, end))) => channel.buffer.push_shared(buffer, start, end, &mut s.pool),
+            None => channel.buffer.push(bytes, &mut s.pool),
+        }
+        channel.signal.notify_all();
         Ok(())
     }
 }
@@ -137,6 +131,7 @@ impl Inbound<'_> {
         };
         match channel.state {
             InState::Open if channel.window.receive(header.len) => {
+                channel.frames_received += 1;
                 channel.starved |= channel.window.peer_starved();
                 let priority = channel.priority;
                 s.note_active_priority(priority, self.now);
