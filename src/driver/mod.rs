@@ -4,6 +4,7 @@
 
 mod events;
 mod handle;
+mod input;
 mod read_channel;
 mod shared;
 mod threads;
@@ -13,8 +14,9 @@ pub use read_channel::ReadChannel;
 pub use write_channel::WriteChannel;
 
 use self::handle::ChannelHandle;
+use self::input::Input;
+use self::shared::Shared;
 pub(crate) use self::shared::ShutdownFn;
-use self::shared::{Input, Shared};
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::options::{ChannelOptions, MultiplexerOptions, Priority};

@@ -10,55 +10,17 @@
 //! across IO.
 
 use super::events::EventHub;
+use super::input::Input;
 use crate::error::{Error, Result};
 use crate::proto::frame::HEADER_LEN;
 use crate::proto::session::{DirectWrite, ReadPlan, Session};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::Shutdown;
-use std::sync::Arc;
 use std::time::Instant;
 
 /// The transport's writing half, as the threads that write to it share it.
 pub(crate) type Transport = Box<dyn Write + Send>;
-
-/// The transport's reading half and the buffer its reads land in, used by whoever
-/// holds the session's input role.
-pub(crate) struct Input {
-    transport: Box<dyn Read + Send>,
-    /// Channels may keep ranges of it (see `RecvBuffer::push_shared`).
-    buffer: Arc<Vec<u8>>,
-    /// Earlier read buffers, reused once no channel refers to them any more.
-    spares: Vec<Arc<Vec<u8>>>,
-}
-
-/// Earlier read buffers kept for reuse; beyond this, a buffer channels still
-/// refer to is left to them and freed with their last reference.
-const MAX_SPARE_BUFFERS: usize = 64;
-
-impl Input {
-    pub fn new(transport: Box<dyn Read + Send>, buffer_size: usize) -> Input {
-        Input { transport, buffer: Arc::new(vec![0; buffer_size]), spares: Vec::new() }
-    }
-
-    /// Reads into the read buffer, first swapping it for one no channel refers to
-    /// if channels still hold parts of it.
-    fn read_buffered(&mut self) -> io::Result<usize> {
-        if Arc::get_mut(&mut self.buffer).is_none() {
-            let free = self.spares.iter().position(|spare| Arc::strong_count(spare) == 1);
-            let fresh = match free {
-                Some(at) => self.spares.swap_remove(at),
-                None => Arc::new(vec![0; self.buffer.len()]),
-            };
-            let held = std::mem::replace(&mut self.buffer, fresh);
-            if self.spares.len() < MAX_SPARE_BUFFERS {
-                self.spares.push(held);
-            }
-        }
-        let buffer = Arc::get_mut(&mut self.buffer).expect("nobody else refers to it");
-        self.transport.read(buffer)
-    }
-}
 
 /// Shuts the transport down in one or both directions, making blocked reads and
 /// writes return. Called at most once per direction.
@@ -170,7 +132,7 @@ impl Shared {
                 (Some(input), ReadPlan::HeaderFirst) => {
                     input.transport.read_vectored(&mut [IoSliceMut::new(&mut head), IoSliceMut::new(out)])
                 }
-                (Some(input), ReadPlan::Buffered) => input.read_buffered(),
+                (Some(input), ReadPlan::Buffered) => input.read_buffered(Instant::now()),
             };
             (input, result)
         });
