@@ -80,7 +80,10 @@ pub struct MultiplexerOptions {
     pub direct_writes: bool,
     /// Most bytes the writer thread hands the transport in one write (default 256 KiB).
     pub write_batch_size: usize,
-    /// Size of the reader thread's read buffer (default 64 KiB).
+    /// Size of each transport read (default 256 KiB). Large DATA payloads stay in
+    /// the buffer they were read into until their channel reads them, so a session
+    /// keeps several such buffers while channels hold data, at most 32 MiB in all
+    /// (beyond that, payloads are copied out of a private buffer).
     pub read_buffer_size: usize,
     /// How long to wait for the peer's HANDSHAKE (default 10 s).
     pub handshake_timeout: Duration,
@@ -119,7 +122,7 @@ impl Default for MultiplexerOptions {
             send_buffer_size: 1024 * 1024,
             direct_writes: true,
             write_batch_size: 256 * 1024,
-            read_buffer_size: 64 * 1024,
+            read_buffer_size: 256 * 1024,
             handshake_timeout: Duration::from_secs(10),
             max_incoming_channels: 4096,
             max_pending_accepts: 1024,

@@ -11,25 +11,39 @@ use std::io::{self, Read};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The transport's reading half and the buffer its reads land in, used by whoever
+/// The transport's reading half and the buffers its reads land in, used by whoever
 /// holds the session's input role.
 pub(crate) struct Input {
     pub transport: Box<dyn Read + Send>,
-    /// Channels may keep ranges of it (see `RecvBuffer::push_shared`).
-    pub buffer: Arc<Vec<u8>>,
-    /// Earlier read buffers, oldest first, reused once no channel refers to them
-    /// any more. Channels drain in arrival order, so the oldest frees up first.
+    /// The buffer shareable reads land in; channels may keep ranges of it.
+    buffer: Arc<Vec<u8>>,
+    /// Earlier shareable buffers, oldest first, reused once no channel refers to
+    /// them any more. Channels drain in arrival order, so the oldest frees up first.
     spares: VecDeque<Arc<Vec<u8>>>,
+    /// Where a read lands when channels hold every shareable buffer allowed: its
+    /// pieces are copied, so it is free again once the read was handled.
+    overflow: Option<Vec<u8>>,
+    /// Whether the last read landed in `buffer` (else in `overflow`).
+    shared: bool,
     /// When a read last found its buffer still held by channels.
     last_held: Instant,
 }
 
-/// Bytes of earlier read buffers kept for reuse. With many busy channels each
-/// holds parts of recent buffers; without enough spares every read would take
-/// fresh memory from the allocator (page faults and zeroing cost the receiver as
-/// much as a copy). Beyond this, a buffer is left to the channels that refer to
-/// it and freed with their last reference.
-const MAX_SPARE_BYTES: usize = 32 * 1024 * 1024;
+/// The bytes of the last read, as the session should take them.
+pub(crate) enum Landed<'a> {
+    /// In a buffer channels may keep ranges of.
+    Shared(&'a Arc<Vec<u8>>),
+    /// In a buffer whose bytes must be copied.
+    Private(&'a [u8]),
+}
+
+/// Most bytes of shareable read buffers per session: what channels holding parts
+/// of recent reads can pin, whatever their number or how little of each buffer
+/// they hold. With many busy channels each holds parts of recent buffers; reusing
+/// them spares the allocator (fresh memory's page faults and zeroing cost the
+/// receiver as much as a copy). Beyond this, reads land in a private buffer and
+/// their payloads are copied.
+const MAX_SHARED_BYTES: usize = 32 * 1024 * 1024;
 
 /// Spares kept once reads have found their buffer free for `CALM_AFTER`: a burst's
 /// buffers are given back instead of staying with the session.
@@ -42,30 +56,52 @@ const CALM_AFTER: Duration = Duration::from_secs(1);
 
 impl Input {
     pub fn new(transport: Box<dyn Read + Send>, buffer_size: usize) -> Input {
-        Input { transport, buffer: Arc::new(vec![0; buffer_size]), spares: VecDeque::new(), last_held: Instant::now() }
+        Input {
+            transport,
+            buffer: Arc::new(vec![0; buffer_size]),
+            spares: VecDeque::new(),
+            overflow: None,
+            shared: true,
+            last_held: Instant::now(),
+        }
     }
 
-    /// Reads into the read buffer at `now`, first swapping it for one no channel
-    /// refers to if channels still hold parts of it.
+    /// Reads from the transport at `now` into a buffer no channel refers to: the
+    /// current one, an earlier one channels let go of, a fresh one while within
+    /// `MAX_SHARED_BYTES`, else the private overflow buffer. See [`landed`](Self::landed).
     pub fn read_buffered(&mut self, now: Instant) -> io::Result<usize> {
+        self.shared = true;
         if Arc::get_mut(&mut self.buffer).is_some() {
-            if self.spares.len() > CALM_SPARES && now.saturating_duration_since(self.last_held) >= CALM_AFTER {
+            if now.saturating_duration_since(self.last_held) >= CALM_AFTER {
                 self.spares.truncate(CALM_SPARES);
+                self.overflow = None;
             }
         } else {
             self.last_held = now;
             let free = self.spares.iter().position(|spare| Arc::strong_count(spare) == 1);
-            let fresh = match free.and_then(|at| self.spares.remove(at)) {
+            let size = self.buffer.len();
+            let next = match free.and_then(|at| self.spares.remove(at)) {
                 Some(spare) => spare,
-                None => Arc::new(vec![0; self.buffer.len()]),
+                None if (self.spares.len() + 2) * size <= MAX_SHARED_BYTES => Arc::new(vec![0; size]),
+                None => {
+                    self.shared = false;
+                    let overflow = self.overflow.get_or_insert_with(|| vec![0; size]);
+                    return self.transport.read(overflow);
+                }
             };
-            let held = std::mem::replace(&mut self.buffer, fresh);
-            if self.spares.len() < (MAX_SPARE_BYTES / held.len()).max(CALM_SPARES) {
-                self.spares.push_back(held);
-            }
+            let held = std::mem::replace(&mut self.buffer, next);
+            self.spares.push_back(held);
         }
         let buffer = Arc::get_mut(&mut self.buffer).expect("nobody else refers to it");
         self.transport.read(buffer)
+    }
+
+    /// The first `len` bytes of the buffer the last [`read_buffered`](Self::read_buffered) landed in.
+    pub fn landed(&self, len: usize) -> Landed<'_> {
+        match &self.overflow {
+            Some(overflow) if !self.shared => Landed::Private(&overflow[..len]),
+            _ => Landed::Shared(&self.buffer),
+        }
     }
 }
 
@@ -104,23 +140,32 @@ mod tests {
         assert_eq!(Arc::as_ptr(&input.buffer), reused, "the spare the channel let go of");
     }
 
-    /// Spares are bounded by `MAX_SPARE_BYTES`, and beyond `CALM_SPARES` freed once
-    /// reads found their buffer free for `CALM_AFTER`, not before.
+    /// Channels pin at most `MAX_SHARED_BYTES` of read buffers: beyond, reads land
+    /// in the private overflow buffer (to be copied) until a buffer frees up. Spares
+    /// beyond `CALM_SPARES` are freed once reads found their buffer free for
+    /// `CALM_AFTER`, not before.
     #[test]
-    fn spares_are_bounded_and_given_back_when_calm() {
-        let size = MAX_SPARE_BYTES / 8;
-        let mut input = input(size);
+    fn shared_buffers_are_bounded_and_given_back_when_calm() {
+        let mut input = input(MAX_SHARED_BYTES / 8);
         let now = Instant::now();
         let mut held = Vec::new();
-        for _ in 0..20 {
+        for _ in 0..8 {
             input.read_buffered(now).unwrap();
-            held.push(input.buffer.clone());
+            let Landed::Shared(buffer) = input.landed(10) else { panic!("within the bound") };
+            held.push(buffer.clone());
         }
-        assert_eq!(input.spares.len(), 8, "at most MAX_SPARE_BYTES of spares");
+        assert_eq!(input.read_buffered(now).unwrap(), MAX_SHARED_BYTES / 8);
+        let Landed::Private(bytes) = input.landed(10) else { panic!("every shareable buffer is held") };
+        assert_eq!(bytes, [7; 10]);
+        assert_eq!(input.spares.len(), 7);
+        drop(held.remove(3));
+        input.read_buffered(now).unwrap();
+        assert!(matches!(input.landed(10), Landed::Shared(_)), "a buffer freed up");
         drop(held);
         input.read_buffered(now + CALM_AFTER / 2).unwrap();
-        assert_eq!(input.spares.len(), 8, "a short calm keeps them");
+        assert_eq!(input.spares.len(), 7, "a short calm keeps them");
         input.read_buffered(now + CALM_AFTER).unwrap();
         assert_eq!(input.spares.len(), CALM_SPARES);
+        assert!(input.overflow.is_none());
     }
 }

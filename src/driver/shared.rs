@@ -10,7 +10,7 @@
 //! across IO.
 
 use super::events::EventHub;
-use super::input::Input;
+use super::input::{Input, Landed};
 use crate::error::{Error, Result};
 use crate::proto::frame::HEADER_LEN;
 use crate::proto::session::{DirectWrite, ReadPlan, Session};
@@ -145,9 +145,10 @@ impl Shared {
             }
             Ok(n) => {
                 match plan {
-                    ReadPlan::Buffered => {
-                        session.handle_shared_input(&input.as_ref().expect("read from it").buffer, n, now)
-                    }
+                    ReadPlan::Buffered => match input.as_ref().expect("read from it").landed(n) {
+                        Landed::Shared(buffer) => session.handle_shared_input(buffer, n, now),
+                        Landed::Private(bytes) => session.handle_input(bytes, now),
+                    },
                     ReadPlan::Payload(_) => delivered = session.handle_read_into(index, &[], &out[..n], now),
                     ReadPlan::HeaderFirst => {
                         let split = n.min(HEADER_LEN);

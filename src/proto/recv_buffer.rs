@@ -5,7 +5,9 @@
 //! copied into, or a range of a shared transport read buffer: a large payload read
 //! from the transport is not copied again, the channel keeps a reference to the
 //! buffer it landed in. Only pieces of at least [`SHARE_MIN`] bytes are shared, so
-//! a channel pins at most `read buffer size / SHARE_MIN` times the bytes it holds.
+//! a channel pins at most `read buffer size / SHARE_MIN` times the bytes it holds;
+//! the driver bounds what all channels of a session pin together (32 MiB), beyond
+//! which payloads are copied.
 
 use super::pool::BufferPool;
 use std::collections::VecDeque;
