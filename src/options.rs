@@ -57,10 +57,11 @@ pub struct MultiplexerOptions {
     /// channels together may have (default 256 MiB): bounds what a fast peer can
     /// make this side buffer.
     pub max_session_window_growth: u64,
-    /// Largest DATA payload per frame this side queues for the writer thread, so a
-    /// higher-priority frame waits at most one chunk (default 16 KiB). A direct
-    /// write (see `direct_writes`), which holds no other frame back, sends frames
-    /// up to the peer's `max_frame_size` instead.
+    /// Unit of queued DATA (default 16 KiB): the writer thread's segments hold at
+    /// most one chunk of payload, a channel's turn is sixteen chunks, and queued
+    /// frames grow to at most one turn (within the peer's `max_frame_size`). A
+    /// direct write (see `direct_writes`), which holds no other frame back, sends
+    /// frames up to the peer's `max_frame_size`.
     pub frame_chunk_size: usize,
     /// Most bytes one outgoing channel holds queued for the writer thread (default
     /// 1 MiB): `write` blocks beyond it even with credits to spare, so a fast

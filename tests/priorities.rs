@@ -1,6 +1,7 @@
 //! Scheduling (PROTOCOL.md section 8): once a higher-priority channel has data
 //! queued, no lower-priority DATA goes out until it is done; the frames of one
-//! channel never overtake each other; large writes are split into chunks.
+//! channel never overtake each other; large writes are split into frames of at
+//! most one turn.
 
 mod common;
 
@@ -40,7 +41,7 @@ fn higher_priority_data_goes_first() {
             match (frame.index, frame.kind) {
                 (i, FrameType::Data) if i == high => {
                     high_started = true;
-                    assert!(frame.payload.len() <= 16 * 1024, "chunks of at most 16 KiB");
+                    assert!(frame.payload.len() <= 256 * 1024, "frames of at most one turn, 256 KiB");
                     got_high.extend_from_slice(&frame.payload);
                 }
                 (i, FrameType::Data) if i == low => {

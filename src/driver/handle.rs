@@ -57,7 +57,7 @@ impl ChannelHandle {
                 shared.finish(session);
                 return result;
             }
-            if session.claim_input(self.index, &self.signal) {
+            if session.claim_input(self.index, &self.signal, Instant::now()) {
                 if let Some(n) = shared.pump_input(session, Some((self.index, &mut *out))) {
                     return Ok(n);
                 }

@@ -122,7 +122,8 @@ impl Shared {
             Some((index, out)) => (index, out),
             None => (0, &mut [][..]),
         };
-        let plan = if out.is_empty() { ReadPlan::Buffered } else { session.plan_read(index, out.len()) };
+        let out_was_empty = out.is_empty();
+        let plan = if out_was_empty { ReadPlan::Buffered } else { session.plan_read(index, out.len()) };
         let mut head = [0u8; HEADER_LEN];
         let (input, result) = MutexGuard::unlocked(&mut session, || {
             let mut input = self.input.lock();
@@ -164,7 +165,7 @@ impl Shared {
             }
         };
         drop(input);
-        session.release_input(ended, now);
+        session.release_input(ended, (!out_was_empty).then_some(index), now);
         self.finish(session);
         if ended {
             self.shutdown_transport(Shutdown::Both);

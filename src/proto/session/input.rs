@@ -25,6 +25,14 @@
 //! frame boundary it reads the next header into a small buffer and what follows
 //! into its own, in one vectored read, so even a frame's first bytes can land
 //! where they belong (see [`ReadPlan`]).
+//!
+//! With many busy channels the bytes arriving are mostly another channel's. When
+//! a read ends inside a large DATA payload (at least [`HANDOFF_MIN`] still to
+//! come) whose channel's reader reads itself (the holder, or a waiting candidate),
+//! the role is kept for that reader for the lease: it takes the rest of the
+//! payload straight into its buffer instead of someone copying it through the
+//! read buffer. Writers send long runs of a channel as one frame (up to a turn,
+//! see `SendQueue`), so most of a busy channel's bytes arrive that way.
 
 use super::{CloseKind, DataTarget, Phase, Session, Signal};
 use std::time::{Duration, Instant};
@@ -40,6 +48,11 @@ pub(crate) const MAX_CHECK: Duration = Duration::from_millis(2);
 /// A read into the caller's buffer starting at a frame boundary is worth its
 /// vectored read only for buffers at least this large.
 const HEADER_FIRST_MIN_ROOM: usize = 4096;
+
+/// The role is kept for the reader of a channel whose DATA payload is arriving
+/// when at least this much of it is still to come: enough to be worth the
+/// reader's wake-up, which it needs anyway to read what already arrived.
+const HANDOFF_MIN: usize = 32 * 1024;
 
 /// How an application holding the input role reads the transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +98,10 @@ pub(super) struct InputRole {
     waiters: usize,
     /// Application readers waiting to take the role, with their wake-up signals.
     candidates: Vec<(u32, Signal)>,
+    /// The channel whose reader the free role is kept for until the lease ends:
+    /// the rest of a large DATA payload is arriving for it, to read straight into
+    /// its buffer.
+    reserved: Option<u32>,
     /// The transport reported end of stream or failed.
     ended: bool,
 }
@@ -97,6 +114,7 @@ impl Default for InputRole {
             check: LEASE,
             waiters: 0,
             candidates: Vec::new(),
+            reserved: None,
             ended: false,
         }
     }
@@ -106,9 +124,11 @@ impl Session {
     /// An application reader of channel `index`, about to wait, takes the role if
     /// it is free and the session is up. Otherwise it becomes a candidate: its
     /// `signal` is notified when the role frees up and it is first in line.
-    pub fn claim_input(&mut self, index: u32, signal: &Signal) -> bool {
+    pub fn claim_input(&mut self, index: u32, signal: &Signal, now: Instant) -> bool {
         let role = &mut self.input;
-        if role.holder == Holder::Nobody && self.phase == Phase::Open && !role.ended {
+        let kept_for_other = role.reserved.is_some_and(|r| r != index) && role.lease.is_some_and(|until| now < until);
+        if role.holder == Holder::Nobody && self.phase == Phase::Open && !role.ended && !kept_for_other {
+            role.reserved = None;
             role.holder = Holder::Application;
             role.candidates.retain(|(i, _)| *i != index);
             return true;
@@ -145,11 +165,27 @@ impl Session {
         self.input.waiters -= 1;
     }
 
-    /// The role's holder is done with one read. `ended`: the transport's input is
-    /// over. A candidate (or the reader thread, if anyone needs input) is woken.
-    pub fn release_input(&mut self, ended: bool, now: Instant) {
+    /// The role's holder, reading channel `reading` if an application, is done
+    /// with one read. `ended`: the transport's input is over. If the rest of a
+    /// large DATA payload is arriving for a channel whose reader reads itself (the
+    /// holder, or a waiting candidate), the role is kept for it; otherwise a
+    /// candidate (or the reader thread, if anyone needs input) is woken.
+    pub fn release_input(&mut self, ended: bool, reading: Option<u32>, now: Instant) {
+        let owner = self.payload_owner();
         let role = &mut self.input;
-        let candidate = role.candidates.first();
+        role.reserved = None;
+        let owner_waits = owner.and_then(|y| role.candidates.iter().position(|(i, _)| *i == y));
+        let candidate = match owner_waits {
+            Some(at) => {
+                role.reserved = owner;
+                Some(&role.candidates[at])
+            }
+            None if owner.is_some() && owner == reading => {
+                role.reserved = owner;
+                None
+            }
+            None => role.candidates.first(),
+        };
         if let Some((_, signal)) = candidate {
             signal.notify_all();
         }
@@ -161,6 +197,15 @@ impl Session {
         if role.ended || role.waiters > 0 || self.phase != Phase::Open {
             self.wakeups.reader = true;
         }
+    }
+
+    /// The channel the rest of a large DATA payload is arriving for, if its
+    /// reader could take it straight into its buffer.
+    fn payload_owner(&self) -> Option<u32> {
+        let (header, remaining) = self.decoder.data_remaining()?;
+        let index = header.index;
+        let direct = remaining as usize >= HANDOFF_MIN && self.data_target == DataTarget::Deliver(index);
+        direct.then_some(index)
     }
 
     /// The reader thread's next step; `Read` hands it the role.

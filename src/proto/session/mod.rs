@@ -458,7 +458,7 @@ impl Session {
             // the far side wakes once per quantum rather than once per frame.
             let quantum = TURN_CHUNKS * self.config.chunk_size;
             let mut turn = 0;
-            while turn < quantum && total < self.config.write_batch_size {
+            while (turn < quantum && total < self.config.write_batch_size) || channel.queue.mid_frame() {
                 let Some(segment) = channel.queue.pop() else { break };
                 turn += segment.len();
                 total += segment.len();
@@ -618,7 +618,8 @@ impl Session {
     /// Frames as much of `data` as the credits of open channel `index` allow,
     /// queues it and schedules the channel. Returns the bytes taken.
     fn enqueue_data(&mut self, index: u32, data: &[u8]) -> usize {
-        let max_frame = self.config.chunk_size.min(self.peer_max_frame as usize);
+        // Large writes go out in frames of a whole turn (see `SendQueue`).
+        let max_frame = (TURN_CHUNKS * self.config.chunk_size).min(self.peer_max_frame as usize);
         let chunk = self.config.chunk_size;
         let channel = self.outgoing.get_mut(&index).expect("caller checked");
         let room = self.config.send_buffer_size.saturating_sub(channel.queue.len());
@@ -627,9 +628,8 @@ impl Session {
         if n == 0 {
             return 0;
         }
-        channel.queue.push_data(index, &data[..n], max_frame, chunk, &mut self.pool);
+        channel.frames_sent += channel.queue.push_data(index, &data[..n], max_frame, chunk, &mut self.pool) as u64;
         channel.credit.spend(n as u64);
-        channel.frames_sent += n.div_ceil(max_frame) as u64;
         if !channel.scheduled {
             channel.scheduled = true;
             self.scheduler.push(channel.priority, index);

@@ -172,13 +172,11 @@ fn higher_priority_frames_go_first_and_equals_alternate() {
     for index in [low, peer, high] {
         let Poll::Ready(Ok(_)) = p.a.write(index, &[index as u8; 900]) else { panic!() };
     }
-    let order: Vec<u32> = frames(&transmit(&mut p.a)).iter().map(|(h, _)| h.index).collect();
+    let sent: Vec<(u32, usize)> = frames(&transmit(&mut p.a)).iter().map(|(h, _)| (h.index, h.len as usize)).collect();
     // High first; then equal priorities take turns of up to sixteen chunks (1600
-    // bytes here), so each sends its 900 bytes in one turn, in turn order.
-    let mut expected = vec![high; 9];
-    expected.extend(std::iter::repeat_n(low, 9));
-    expected.extend(std::iter::repeat_n(peer, 9));
-    assert_eq!(order, expected);
+    // bytes here), so each sends its 900 bytes in one turn, in turn order: one
+    // frame spanning nine chunk-sized segments each.
+    assert_eq!(sent, [(high, 900), (low, 900), (peer, 900)]);
 }
 
 #[test]
@@ -333,7 +331,7 @@ fn writes_stop_at_the_send_buffer_until_frames_leave() {
     assert!(p.a.write(index, &data).is_pending(), "the buffer is full");
     assert_eq!(p.a.available_credits(index), 700, "credits were not the limit");
     let wire = transmit(&mut p.a);
-    assert_eq!(wire.len(), 300 + 3 * HEADER_LEN);
+    assert_eq!(wire.len(), 300 + HEADER_LEN, "one frame spanning three chunks");
     assert!(matches!(p.a.write(index, &data), Poll::Ready(Ok(300))));
 }
 
@@ -418,15 +416,15 @@ fn a_lone_reader_takes_the_input_role_and_keeps_a_lease() {
     let mut p = Pair::new();
     let now = p.now;
     let signal = Signal::default();
-    assert!(p.b.claim_input(7, &signal));
+    assert!(p.b.claim_input(7, &signal, now));
     assert_eq!(p.b.reader_turn(now), ReaderTurn::WaitUntil(now + input::LEASE));
-    p.b.release_input(false, now);
+    p.b.release_input(false, None, now);
     assert_eq!(p.b.reader_turn(now), ReaderTurn::WaitUntil(now + input::LEASE), "leased to the reader");
     assert_eq!(p.b.reader_turn(now + input::LEASE), ReaderTurn::Read, "the lease ran out");
-    assert!(!p.b.claim_input(7, &signal), "the reader thread holds it");
-    p.b.release_input(false, now);
-    assert!(p.b.claim_input(7, &signal), "a waiting reader gets it back");
-    p.b.release_input(false, now);
+    assert!(!p.b.claim_input(7, &signal, now), "the reader thread holds it");
+    p.b.release_input(false, None, now);
+    assert!(p.b.claim_input(7, &signal, now), "a waiting reader gets it back");
+    p.b.release_input(false, None, now);
     assert!(p.b.add_input_waiter(), "the role is free: wake the reader thread");
     assert_eq!(p.b.reader_turn(now), ReaderTurn::Read, "a waiter cuts the lease short");
     p.b.remove_input_waiter();
@@ -439,14 +437,44 @@ fn waiting_readers_take_turns_at_the_input_role() {
     let mut p = Pair::new();
     let (first, second) = (Signal::default(), Signal::default());
     assert_eq!(p.b.reader_turn(p.now), ReaderTurn::Read);
-    assert!(!p.b.claim_input(1, &first));
-    assert!(!p.b.claim_input(2, &second));
-    p.b.release_input(false, p.now);
+    assert!(!p.b.claim_input(1, &first, p.now));
+    assert!(!p.b.claim_input(2, &second, p.now));
+    p.b.release_input(false, None, p.now);
     assert_eq!(p.b.reader_turn(p.now), ReaderTurn::WaitUntil(p.now + input::LEASE), "kept for the first");
     p.b.withdraw_input_claim(1); // it had bytes after all
-    assert!(p.b.claim_input(2, &second), "the second takes it");
-    p.b.release_input(false, p.now);
-    assert!(p.b.claim_input(1, &first), "free again: anyone may take it");
+    assert!(p.b.claim_input(2, &second, p.now), "the second takes it");
+    p.b.release_input(false, None, p.now);
+    assert!(p.b.claim_input(1, &first, p.now), "free again: anyone may take it");
+}
+
+/// When the rest of a large DATA payload is still to come, a release keeps the
+/// input role for that channel's waiting reader, so it reads the payload straight
+/// into its buffer: others cannot take the role until the lease ends.
+#[test]
+fn the_input_role_is_kept_for_the_reader_whose_payload_is_arriving() {
+    let large = |id| SessionConfig { chunk_size: 16 * 1024, initial_window: 256 * 1024, ..config(id) };
+    let mut p = Pair::with(large(1), large(2));
+    let (x, y) = (p.open("x", 128), p.open("y", 128));
+    let Poll::Ready(Ok(bx)) = p.b.accept(Some("x")) else { panic!("x arrived") };
+    let Poll::Ready(Ok(by)) = p.b.accept(Some("y")) else { panic!("y arrived") };
+    assert!(matches!(p.a.write(x, &[5; 200 * 1024]), Poll::Ready(Ok(204800))));
+    assert!(matches!(p.a.write(y, &[6; 100]), Poll::Ready(Ok(100))));
+    let wire = transmit(&mut p.a);
+    assert_eq!(frames(&wire).iter().map(|(h, _)| h.len).collect::<Vec<_>>(), [204800, 100], "one frame each");
+
+    let (x_reader, y_reader) = (Signal::default(), Signal::default());
+    assert_eq!(p.b.reader_turn(p.now), ReaderTurn::Read);
+    assert!(!p.b.claim_input(by, &y_reader, p.now));
+    assert!(!p.b.claim_input(bx, &x_reader, p.now));
+    p.b.handle_input(&wire[..64 * 1024], p.now);
+    p.b.release_input(false, None, p.now);
+    assert!(!p.b.claim_input(by, &y_reader, p.now), "kept for x's reader");
+    assert_eq!(p.b.reader_turn(p.now), ReaderTurn::WaitUntil(p.now + input::LEASE));
+    assert!(p.b.claim_input(bx, &x_reader, p.now));
+    // x's reader leaves with its bytes and comes back for more: kept for it again.
+    p.b.release_input(false, Some(bx), p.now);
+    assert!(!p.b.claim_input(by, &y_reader, p.now), "kept for x's reader");
+    assert!(p.b.claim_input(by, &y_reader, p.now + input::LEASE), "until the lease ends");
 }
 
 /// While an application holds the role the reader thread checks back at
@@ -455,16 +483,16 @@ fn waiting_readers_take_turns_at_the_input_role() {
 fn the_reader_thread_checks_back_on_an_application_reader() {
     let mut p = Pair::new();
     let now = p.now;
-    assert!(p.b.claim_input(1, &Signal::default()));
+    assert!(p.b.claim_input(1, &Signal::default(), p.now));
     let mut interval = input::LEASE;
     for _ in 0..10 {
         assert_eq!(p.b.reader_turn(now), ReaderTurn::WaitUntil(now + interval));
         interval = (interval * 2).min(input::MAX_CHECK);
     }
     assert_eq!(interval, input::MAX_CHECK);
-    p.b.release_input(true, now);
+    p.b.release_input(true, None, now);
     assert_eq!(p.b.reader_turn(now), ReaderTurn::Exit);
-    assert!(!p.b.claim_input(1, &Signal::default()));
+    assert!(!p.b.claim_input(1, &Signal::default(), p.now));
 }
 
 /// A writer that keeps using every credit grows the window only while the reader
