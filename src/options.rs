@@ -79,7 +79,9 @@ pub struct MultiplexerOptions {
     /// [`Multiplexer::new`](crate::Multiplexer::new) and `with_shutdown`), so closing
     /// the session always frees such a write.
     pub direct_writes: bool,
-    /// Most bytes the writer thread hands the transport in one write (default 256 KiB).
+    /// Most bytes the writer thread hands the transport in one write (default 512 KiB),
+    /// plus the rest of a frame begun in it. A frame that becomes ready meanwhile
+    /// waits for the write: this bounds how long a higher priority waits.
     pub write_batch_size: usize,
     /// Size of each transport read (default 256 KiB). Large DATA payloads stay in
     /// the buffer they were read into until their channel reads them, so a session
@@ -122,7 +124,7 @@ impl Default for MultiplexerOptions {
             frame_chunk_size: 16 * 1024,
             send_buffer_size: 1024 * 1024,
             direct_writes: true,
-            write_batch_size: 256 * 1024,
+            write_batch_size: 512 * 1024,
             read_buffer_size: 256 * 1024,
             handshake_timeout: Duration::from_secs(10),
             max_incoming_channels: 4096,
