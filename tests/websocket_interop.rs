@@ -163,13 +163,22 @@ fn python_websockets_relay_carries_both_directions_and_gets_pongs() {
 
     let (mut a_read, mut a_write) = connect(port);
     let (mut b_read, mut b_write) = connect(port);
-    // Idle for a while: the relay's pings must be answered by the readers alone.
-    thread::sleep(Duration::from_millis(300));
+    let a_recv = thread::spawn(move || (receive(&mut a_read, TOTAL).unwrap(), a_read));
+    let b_recv = thread::spawn(move || (receive(&mut b_read, TOTAL).unwrap(), b_read));
+    // Nothing is written yet: the relay's pings are answered by the readers alone,
+    // blocked in `read`. Each client answers five before any data flows.
+    let mut answered = [false; 2];
+    while answered != [true; 2] {
+        let line = lines.recv_timeout(Duration::from_secs(60)).expect("relay did not report pongs");
+        match line.as_str() {
+            "PONGS 0" => answered[0] = true,
+            "PONGS 1" => answered[1] = true,
+            other => panic!("relay, before any data: {other}"),
+        }
+    }
 
     let a_send = thread::spawn(move || (send(&mut a_write, 11, TOTAL).unwrap(), a_write));
     let b_send = thread::spawn(move || (send(&mut b_write, 22, TOTAL).unwrap(), b_write));
-    let a_recv = thread::spawn(move || (receive(&mut a_read, TOTAL).unwrap(), a_read));
-    let b_recv = thread::spawn(move || (receive(&mut b_read, TOTAL).unwrap(), b_read));
     let (a_sent, mut a_write) = a_send.join().unwrap();
     let (b_sent, mut b_write) = b_send.join().unwrap();
     let (a_got, mut a_read) = a_recv.join().unwrap();
@@ -178,7 +187,6 @@ fn python_websockets_relay_carries_both_directions_and_gets_pongs() {
     assert_eq!(a_got, b_sent, "B -> relay -> A corrupted");
     assert_eq!(a_sent, expected_checksum(11, TOTAL));
 
-    thread::sleep(Duration::from_millis(200)); // a few more pings while idle
     a_write.close().unwrap();
     b_write.close().unwrap();
     let mut buf = [0u8; 16];
@@ -191,8 +199,14 @@ fn python_websockets_relay_carries_both_directions_and_gets_pongs() {
             break line;
         }
     };
-    thread::sleep(Duration::from_millis(100));
-    let errors: Vec<String> = lines.try_iter().filter(|l| l.starts_with("ERROR ")).collect();
+    // ERROR lines follow RESULT; the channel closes when the relay's stdout does.
+    let errors: Vec<String> = std::iter::from_fn(|| match lines.recv_timeout(Duration::from_secs(60)) {
+        Ok(line) => Some(line),
+        Err(mpsc::RecvTimeoutError::Disconnected) => None,
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("relay did not exit"),
+    })
+    .filter(|l| l.starts_with("ERROR "))
+    .collect();
     let status = relay.0.wait().unwrap();
     let stderr = stderr_reader.join().unwrap();
     assert!(status.success() && errors.is_empty(), "relay: {result}\n{errors:#?}\n{stderr}");

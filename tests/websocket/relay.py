@@ -22,6 +22,7 @@ from websockets.exceptions import ConnectionClosed
 
 PING_INTERVAL = 0.02  # seconds between pings to one client
 PONG_TIMEOUT = 5.0  # a ping not answered within this is a failure
+PONGS_REPORTED = 5  # "PONGS <client>" is printed once that client answered this many
 OVERALL_TIMEOUT = float(os.environ.get("RELAY_TIMEOUT", "120"))
 MAX_MESSAGE = 1 << 20  # websockets' default limit, stated explicitly
 
@@ -49,6 +50,8 @@ async def main() -> int:
                 errors.append(f"client {idx}: no pong for ping {n} within {PONG_TIMEOUT}s")
                 return
             st["pongs"] += 1
+            if st["pongs"] == PONGS_REPORTED:
+                print(f"PONGS {idx}", flush=True)
             n += 1
             await asyncio.sleep(PING_INTERVAL)
 
