@@ -174,7 +174,7 @@ impl Session {
         let owner = self.payload_owner();
         let role = &mut self.input;
         role.reserved = None;
-        let owner_waits = owner.and_then(|y| role.candidates.iter().position(|(i, _)| *i == y));
+        let owner_waits = owner.and_then(|owner| role.candidates.iter().position(|(i, _)| *i == owner));
         let candidate = match owner_waits {
             Some(at) => {
                 role.reserved = owner;
