@@ -125,7 +125,7 @@ impl Shared {
         let out_was_empty = out.is_empty();
         let plan = if out_was_empty { ReadPlan::Buffered } else { session.plan_read(index, out.len()) };
         let mut head = [0u8; HEADER_LEN];
-        let (input, result) = MutexGuard::unlocked(&mut session, || {
+        let (mut input, result) = MutexGuard::unlocked(&mut session, || {
             let mut input = self.input.lock();
             let result = match (input.as_mut(), plan) {
                 (None, _) => Ok(0),
@@ -146,10 +146,14 @@ impl Shared {
             }
             Ok(n) => {
                 match plan {
-                    ReadPlan::Buffered => match input.as_ref().expect("read from it").landed(n) {
-                        Landed::Shared(buffer) => session.handle_shared_input(buffer, n, now),
-                        Landed::Private(bytes) => session.handle_input(bytes, now),
-                    },
+                    ReadPlan::Buffered => {
+                        let input = input.as_mut().expect("read from it");
+                        match input.landed(n) {
+                            Landed::Shared(buffer) => session.handle_shared_input(buffer, n, now),
+                            Landed::Private(bytes) => session.handle_input(bytes, now),
+                        }
+                        input.handled();
+                    }
                     ReadPlan::Payload(_) => delivered = session.handle_read_into(index, &[], &out[..n], now),
                     ReadPlan::HeaderFirst => {
                         let split = n.min(HEADER_LEN);
