@@ -83,10 +83,11 @@ pub struct MultiplexerOptions {
     /// plus the rest of a frame begun in it. A frame that becomes ready meanwhile
     /// waits for the write: this bounds how long a higher priority waits.
     pub write_batch_size: usize,
-    /// Size of each transport read (default 256 KiB). Large DATA payloads stay in
-    /// the buffer they were read into until their channel reads them, so a session
-    /// keeps several such buffers while channels hold data, at most 32 MiB in all
-    /// (beyond that, payloads are copied out of a private buffer).
+    /// Size of the transport read buffer (default 256 KiB). Reads take all of it
+    /// while channels keep large payloads (they stay in the buffer they were read
+    /// into until their channel reads them, so a session keeps several such
+    /// buffers, at most 32 MiB in all, beyond which payloads are copied out of a
+    /// private buffer), and at most 64 KiB otherwise.
     pub read_buffer_size: usize,
     /// How long to wait for the peer's HANDSHAKE (default 10 s).
     pub handshake_timeout: Duration,
