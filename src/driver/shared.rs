@@ -118,12 +118,16 @@ impl Shared {
     /// may then be read straight into `out` (see [`ReadPlan`]), and their count is
     /// returned.
     pub fn pump_input(&self, mut session: MutexGuard<'_, Session>, reading: Option<(u32, &mut [u8])>) -> Option<usize> {
+        // The application reading a channel, if it has room for bytes.
+        let reader = reading.as_ref().filter(|(_, out)| !out.is_empty()).map(|(index, _)| *index);
         let (index, out) = match reading {
             Some((index, out)) => (index, out),
             None => (0, &mut [][..]),
         };
-        let out_was_empty = out.is_empty();
-        let plan = if out_was_empty { ReadPlan::Buffered } else { session.plan_read(index, out.len()) };
+        let plan = match reader {
+            Some(index) => session.plan_read(index, out.len()),
+            None => ReadPlan::Buffered,
+        };
         let mut head = [0u8; HEADER_LEN];
         let (mut input, result) = MutexGuard::unlocked(&mut session, || {
             let mut input = self.input.lock();
@@ -169,7 +173,7 @@ impl Shared {
             }
         };
         drop(input);
-        session.release_input(ended, (!out_was_empty).then_some(index), now);
+        session.release_input(ended, reader, now);
         self.finish(session);
         if ended {
             self.shutdown_transport(Shutdown::Both);

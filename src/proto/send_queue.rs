@@ -22,13 +22,22 @@ pub struct SendQueue {
     mid_frame: bool,
     /// Segments popped so far: turns a segment's sequence number into its place.
     popped: u64,
-    /// The trailing DATA frame while it may still grow: the sequence number of the
-    /// segment holding its header, and the header's offset there.
-    open_data: Option<(u64, usize)>,
+    /// The trailing DATA frame while it may still grow.
+    open_data: Option<OpenFrame>,
     /// Payload bytes in the last segment.
     tail_payload: usize,
     /// Encoded bytes queued, headers included.
     bytes: usize,
+}
+
+/// Where the trailing DATA frame's header lies, and its payload length so far.
+#[derive(Debug, Clone, Copy)]
+struct OpenFrame {
+    /// Sequence number of the segment holding the header.
+    seq: u64,
+    /// The header's offset in that segment.
+    start: usize,
+    len: usize,
 }
 
 impl SendQueue {
@@ -45,7 +54,7 @@ impl SendQueue {
     ) -> usize {
         let mut frames = 0;
         while !data.is_empty() {
-            let open = self.open_data.filter(|&(seq, start)| self.frame_len(seq, start) < max_frame);
+            let open = self.open_data.filter(|frame| frame.len < max_frame);
             if self.segments.is_empty() || self.tail_payload >= chunk {
                 match (open, self.segments.back_mut()) {
                     (Some(_), Some((_, continued))) => *continued = true,
@@ -54,39 +63,28 @@ impl SendQueue {
                 self.segments.push_back((pool.get(chunk + 2 * HEADER_LEN), false));
                 self.tail_payload = 0;
             }
-            let (seq, start) = match open {
-                Some(open) => open,
+            let mut frame = match open {
+                Some(frame) => frame,
                 None => {
                     let tail = &mut self.segments.back_mut().expect("a segment was just ensured").0;
                     let start = tail.len();
                     put_header(tail, index, FrameType::Data, 0);
                     self.bytes += HEADER_LEN;
                     frames += 1;
-                    let open = (self.popped + self.segments.len() as u64 - 1, start);
-                    self.open_data = Some(open);
-                    open
+                    OpenFrame { seq: self.popped + self.segments.len() as u64 - 1, start, len: 0 }
                 }
             };
-            let len = self.frame_len(seq, start);
-            let take = (max_frame - len).min(chunk - self.tail_payload).min(data.len());
+            let take = (max_frame - frame.len).min(chunk - self.tail_payload).min(data.len());
             self.segments.back_mut().expect("a segment was just ensured").0.extend_from_slice(&data[..take]);
-            self.set_frame_len(seq, start, len + take);
+            frame.len += take;
+            let header = &mut self.segments[(frame.seq - self.popped) as usize].0[frame.start..];
+            header[5..HEADER_LEN].copy_from_slice(&(frame.len as u32).to_be_bytes());
+            self.open_data = Some(frame);
             self.tail_payload += take;
             self.bytes += take;
             data = &data[take..];
         }
         frames
-    }
-
-    /// The payload length in the header at `start` of segment number `seq`.
-    fn frame_len(&self, seq: u64, start: usize) -> usize {
-        let segment = &self.segments[(seq - self.popped) as usize].0;
-        u32::from_be_bytes(segment[start + 5..start + 9].try_into().expect("4 bytes")) as usize
-    }
-
-    fn set_frame_len(&mut self, seq: u64, start: usize, len: usize) {
-        let segment = &mut self.segments[(seq - self.popped) as usize].0;
-        segment[start + 5..start + 9].copy_from_slice(&(len as u32).to_be_bytes());
     }
 
     /// Appends FIN for channel `index`; nothing may follow it.
@@ -104,7 +102,7 @@ impl SendQueue {
     /// then holds, the next segment must follow it on the wire.
     pub fn pop(&mut self) -> Option<Vec<u8>> {
         let (segment, continued) = self.segments.pop_front()?;
-        if self.open_data.is_some_and(|(seq, _)| seq == self.popped) {
+        if self.open_data.is_some_and(|frame| frame.seq == self.popped) {
             self.open_data = None; // its header goes to the wire
         }
         self.popped += 1;

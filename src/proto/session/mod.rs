@@ -451,12 +451,12 @@ impl Session {
             total += urgent.len();
             batch.push(urgent);
         }
+        let quantum = self.turn_size();
         while total < self.config.write_batch_size {
             let Some((priority, index)) = self.scheduler.pop() else { break };
             let Some(channel) = self.outgoing.get_mut(&index) else { continue };
             // One turn: up to a quantum of this channel's segments, so a reader on
             // the far side wakes once per quantum rather than once per frame.
-            let quantum = TURN_CHUNKS * self.config.chunk_size;
             let mut turn = 0;
             while (turn < quantum && total < self.config.write_batch_size) || channel.queue.mid_frame() {
                 let Some(segment) = channel.queue.pop() else { break };
@@ -615,11 +615,16 @@ impl Session {
         }
     }
 
+    /// Bytes of one channel's DATA per round-robin turn, and the largest queued frame.
+    fn turn_size(&self) -> usize {
+        TURN_CHUNKS * self.config.chunk_size
+    }
+
     /// Frames as much of `data` as the credits of open channel `index` allow,
     /// queues it and schedules the channel. Returns the bytes taken.
     fn enqueue_data(&mut self, index: u32, data: &[u8]) -> usize {
         // Large writes go out in frames of a whole turn (see `SendQueue`).
-        let max_frame = (TURN_CHUNKS * self.config.chunk_size).min(self.peer_max_frame as usize);
+        let max_frame = self.turn_size().min(self.peer_max_frame as usize);
         let chunk = self.config.chunk_size;
         let channel = self.outgoing.get_mut(&index).expect("caller checked");
         let room = self.config.send_buffer_size.saturating_sub(channel.queue.len());
