@@ -68,10 +68,13 @@ pub struct MultiplexerOptions {
     /// writer's data stays in cache on its way to the transport instead of piling up
     /// to the peer's whole window.
     pub send_buffer_size: usize,
-    /// Whether a `write` that finds the link idle (nothing queued, nothing being
-    /// written) writes its frames to the transport itself, straight from the
-    /// caller's buffer, instead of copying them for the writer thread (default
-    /// true). Such a write returns once the transport took the bytes, so it may
+    /// Whether a `write` may write its frames to the transport itself, straight
+    /// from the caller's buffer, instead of copying them for the writer thread
+    /// (default true): when no frame that should go first is waiting (control
+    /// frames, higher priorities, the channel's own earlier frames), a write of a
+    /// chunk or more takes the link (waiting for it while another write holds it,
+    /// at most until `send_timeout`, then queueing), a smaller one only an idle
+    /// link. Such a write returns once the transport took the bytes, so it may
     /// block in the transport as a plain socket write would, beyond `send_timeout`,
     /// until the peer reads or the connection fails. Turn it off for links that can
     /// stall for long (a slow serial line) when `send_timeout` must bound every write.

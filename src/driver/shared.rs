@@ -22,6 +22,12 @@ use std::time::Instant;
 /// The transport's writing half, as the threads that write to it share it.
 pub(crate) type Transport = Box<dyn Write + Send>;
 
+/// The transport's writing half, held: its holder is the only thread writing to
+/// the transport, and the only one that may take frames from the session or
+/// claim a direct write (see `proto::session::direct`). `None` inside once the
+/// writer thread closed it.
+pub(crate) type Link<'a> = MutexGuard<'a, Option<Transport>>;
+
 /// Shuts the transport down in one or both directions, making blocked reads and
 /// writes return. Called at most once per direction.
 pub(crate) type ShutdownFn = Box<dyn Fn(Shutdown) + Send + Sync>;
@@ -46,9 +52,8 @@ pub(crate) struct Shared {
     /// `wait_ready`, `ping` and `close` callers wait here for session state changes.
     pub state_cv: Condvar,
     pub events: EventHub,
-    /// Written by whoever holds the session's transmission (the writer thread or a
-    /// direct writer), never with the session lock held; `None` once the writer
-    /// thread closed it.
+    /// The link: written by its holder only (the writer thread or a direct
+    /// writer), never with the session lock held.
     transport: Mutex<Option<Transport>>,
     /// Read by whoever holds the session's input role, never with the session lock
     /// held; `None` once the reader thread closed it.
@@ -209,16 +214,21 @@ impl Shared {
         timed_out
     }
 
-    /// Writes `slices` completely to the transport, then flushes it if asked to.
-    /// The caller holds the session's transmission, not its lock.
-    pub fn write_transport(&self, slices: &mut [IoSlice<'_>], flush: bool) -> io::Result<()> {
-        let mut transport = self.transport.lock();
-        let transport = transport.as_mut().ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
-        write_all_vectored(transport, slices)?;
-        if flush {
-            transport.flush()?;
-        }
-        Ok(())
+    /// Takes the link (the transport's writing half) if nobody holds it. May be
+    /// called with the session lock held.
+    pub fn try_link(&self) -> Option<Link<'_>> {
+        self.transport.try_lock()
+    }
+
+    /// Waits for the link. Never called with the session lock held: a holder of
+    /// the link may lock the session (the lock order is link, then session).
+    pub fn link(&self) -> Link<'_> {
+        self.transport.lock()
+    }
+
+    /// Waits for the link like [`link`](Self::link), at most until `deadline`.
+    pub fn link_until(&self, deadline: Instant) -> Option<Link<'_>> {
+        self.transport.try_lock_until(deadline)
     }
 
     /// Flushes and drops the transport's writing half (which closes pipes and
@@ -229,15 +239,24 @@ impl Shared {
         }
     }
 
-    /// Performs a direct write claimed from the session for the start of `data`,
-    /// then ends the transmission. A transport failure ends the session.
-    pub fn transmit_direct(&self, frames: &DirectWrite, data: &[u8]) -> Result<usize> {
-        let result = self.write_transport(&mut frames.slices(data), true);
+    /// Performs a direct write claimed from the session for the start of `data`
+    /// while holding `link`, then lets the link go. A transport failure ends the
+    /// session. A large write's success needs no word to the session: it spent
+    /// the credits when the write was claimed, and the writer thread waits for
+    /// the link, not for a notification.
+    pub fn transmit_direct(&self, mut link: Link<'_>, frames: &DirectWrite, data: &[u8]) -> Result<usize> {
+        let result = transmit(&mut link, &mut frames.slices(data), true);
+        drop(link);
+        if result.is_ok() && !frames.is_small() {
+            return Ok(frames.payload_len());
+        }
         let mut session = self.lock();
         let now = Instant::now();
-        session.end_transmit(now);
         let outcome = match result {
-            Ok(()) => Ok(frames.payload_len()),
+            Ok(()) => {
+                session.end_small_direct_write(now);
+                Ok(frames.payload_len())
+            }
             Err(error) => {
                 session.handle_transport_closed(Some(error), now);
                 Err(session.error().cloned().unwrap_or(Error::Closed))
@@ -274,6 +293,17 @@ impl Shared {
     pub fn is_interruptible(&self) -> bool {
         self.interruptible
     }
+}
+
+/// Writes `slices` completely to the transport behind `link`, then flushes it if
+/// asked to.
+pub fn transmit(link: &mut Link<'_>, slices: &mut [IoSlice<'_>], flush: bool) -> io::Result<()> {
+    let transport = link.as_mut().ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
+    write_all_vectored(transport, slices)?;
+    if flush {
+        transport.flush()?;
+    }
+    Ok(())
 }
 
 /// Writes every slice completely, with as few syscalls as the writer allows.

@@ -1,7 +1,7 @@
 //! The three threads of a multiplexer: reader, writer and timer. Each is a loop
 //! around one blocking call; none holds the session lock across IO.
 
-use super::shared::Shared;
+use super::shared::{transmit, Shared};
 use crate::proto::session::{CloseKind, ReaderTurn, Session};
 use parking_lot::MutexGuard;
 use std::io::IoSlice;
@@ -35,39 +35,55 @@ pub(crate) fn run_reader(shared: Arc<Shared>) {
 /// Moves frames from the session to the transport, batching what is ready into one
 /// vectored write, until the session ends and its last frames are written; then
 /// half-closes the transport (the reader drains it) or, after an abort, shuts it
-/// down. It waits while a direct write holds the transmission.
+/// down. It takes the link (the transport) before the frames, so it waits while a
+/// direct write holds it.
 pub(crate) fn run_writer(shared: Arc<Shared>) {
     let mut batch: Vec<Vec<u8>> = Vec::new();
     let mut failed = false;
-    loop {
+    while !failed {
         let mut session = shared.lock();
-        session.transmitted(&mut batch, Instant::now());
         if !wait_for_frames(&shared, &mut session) {
             break;
         }
-        session.poll_transmit(&mut batch, Instant::now());
-        let more = session.wants_transmit();
-        shared.finish(session);
-        let mut slices: Vec<IoSlice<'_>> = batch.iter().filter(|b| !b.is_empty()).map(|b| IoSlice::new(b)).collect();
-        if let Err(error) = shared.write_transport(&mut slices, !more) {
-            let mut session = shared.lock();
-            session.transmitted(&mut batch, Instant::now());
-            session.handle_transport_closed(Some(error), Instant::now());
+        // Frames are taken by the link's holder only. The lock order is link, then
+        // session: waiting for the link means letting the session go.
+        let mut link = match shared.try_link() {
+            Some(link) => link,
+            None => {
+                drop(session);
+                let link = shared.link();
+                session = shared.lock();
+                link
+            }
+        };
+        while session.wants_transmit() && !failed {
+            session.poll_transmit(&mut batch, Instant::now());
+            let more = session.wants_transmit();
             shared.finish(session);
-            failed = true;
-            break;
+            let mut slices: Vec<IoSlice<'_>> =
+                batch.iter().filter(|b| !b.is_empty()).map(|b| IoSlice::new(b)).collect();
+            let result = transmit(&mut link, &mut slices, !more);
+            drop(slices);
+            session = shared.lock();
+            session.transmitted(&mut batch, Instant::now());
+            if let Err(error) = result {
+                session.handle_transport_closed(Some(error), Instant::now());
+                failed = true;
+            }
         }
+        drop(link);
+        shared.finish(session);
     }
     let lingering = !failed && shared.lock().close_kind() != Some(CloseKind::Abort);
     shared.close_transport();
     shared.shutdown_transport(if lingering { Shutdown::Write } else { Shutdown::Both });
 }
 
-/// Waits until frames are ready and nobody transmits; false when the session is
-/// over and everything it wanted sent was handed out.
+/// Waits until frames are ready; false when the session is over and everything
+/// it wanted sent was handed out.
 fn wait_for_frames(shared: &Shared, session: &mut MutexGuard<'_, Session>) -> bool {
     loop {
-        if session.wants_transmit() && !session.is_transmitting() {
+        if session.wants_transmit() {
             return true;
         }
         if session.should_close_transport() {

@@ -13,12 +13,15 @@ use std::time::{Duration, Instant};
 ///
 /// # Blocking
 /// [`write`](Write::write) takes as many bytes as the peer granted credits for and
-/// returns how many (at least one). When the link is idle (nothing queued, nothing
-/// being written) it writes their frames to the transport itself, straight from
-/// `buf`, and returns once the transport took them, so it may block in the
-/// transport like a socket write (see [`MultiplexerOptions::direct_writes`]).
-/// Otherwise it copies them, encoded as frames, into the channel's queue for the
-/// writer thread (at most `send_buffer_size` bytes queued) and returns at once.
+/// returns how many (at least one). When no frame that should go first is waiting
+/// (control frames, higher priorities, this channel's earlier frames) it writes
+/// their frames to the transport itself, straight from `buf`, and returns once the
+/// transport took them, so it may block in the transport like a socket write (see
+/// [`MultiplexerOptions::direct_writes`]): a write of at least `frame_chunk_size`
+/// bytes waits for another thread's write to end, as threads sharing a socket
+/// take turns; a smaller one does so only on an idle link. Otherwise it copies
+/// them, encoded as frames, into the channel's queue for the writer thread (at
+/// most `send_buffer_size` bytes queued) and returns at once.
 /// With no credits or a full queue it blocks until a grant arrives or the queue
 /// drains. After the channel's
 /// `send_timeout` it fails with [`io::ErrorKind::TimedOut`] (inner error
@@ -109,12 +112,40 @@ impl WriteChannel {
 impl Write for WriteChannel {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let deadline = Instant::now() + self.send_timeout;
-        let written = self
-            .handle
-            .block_on(Some(deadline), "write", |session, index| session.write_or_claim(index, buf, Instant::now()))?;
-        match written {
-            Written::Queued(n) => Ok(n),
-            Written::Direct(frames) => Ok(self.handle.shared.transmit_direct(&frames, buf)?),
+        let shared = &self.handle.shared;
+        let mut link = None;
+        let mut written = self.handle.block_on(Some(deadline), "write", |session, index| {
+            session.write_or_claim(index, buf, Instant::now(), || {
+                link = shared.try_link();
+                link.is_some()
+            })
+        })?;
+        loop {
+            match written {
+                Written::Queued(n) => return Ok(n),
+                Written::Direct(frames) => {
+                    let link = link.expect("a direct write holds the link");
+                    return Ok(shared.transmit_direct(link, &frames, buf)?);
+                }
+                Written::AwaitLink => {
+                    // Wait for the link as a socket write waits for the socket,
+                    // rather than copying the bytes into the queue; past the
+                    // deadline they are queued after all.
+                    drop(link.take());
+                    let Some(held) = shared.link_until(deadline) else { return self.queue(buf, deadline) };
+                    link = Some(held);
+                    let again = self
+                        .handle
+                        .poll_once(|session, index| session.write_or_claim(index, buf, Instant::now(), || true));
+                    written = match again {
+                        Poll::Ready(result) => result?,
+                        Poll::Pending => {
+                            drop(link.take()); // never wait for room holding the link
+                            return self.queue(buf, deadline);
+                        }
+                    };
+                }
+            }
         }
     }
 
@@ -124,6 +155,14 @@ impl Write for WriteChannel {
     /// [`wait_sent`](WriteChannel::wait_sent).
     fn flush(&mut self) -> io::Result<()> {
         Ok(self.state()?)
+    }
+}
+
+impl WriteChannel {
+    /// Queues `buf` for the writer thread, waiting for credits and room until
+    /// `deadline`.
+    fn queue(&self, buf: &[u8], deadline: Instant) -> io::Result<usize> {
+        Ok(self.handle.block_on(Some(deadline), "write", |session, index| session.write(index, buf))?)
     }
 }
 

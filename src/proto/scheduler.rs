@@ -31,15 +31,20 @@ impl Scheduler {
 
     /// Takes the next channel: the front of the highest non-empty priority level.
     pub fn pop(&mut self) -> Option<(u8, u32)> {
-        let word = (0..4).rev().find(|&w| self.occupied[w] != 0)?;
-        let priority = (word * 64 + 63 - self.occupied[word].leading_zeros() as usize) as u8;
+        let priority = self.highest()?;
         let level = &mut self.levels[priority as usize];
         let index = level.pop_front().expect("occupied level is non-empty");
         if level.is_empty() {
-            self.occupied[word] &= !(1 << (priority % 64));
+            self.occupied[priority as usize / 64] &= !(1 << (priority % 64));
         }
         self.len -= 1;
         Some((priority, index))
+    }
+
+    /// The highest priority with a channel queued.
+    pub fn highest(&self) -> Option<u8> {
+        let word = (0..4).rev().find(|&w| self.occupied[w] != 0)?;
+        Some((word * 64 + 63 - self.occupied[word].leading_zeros() as usize) as u8)
     }
 
     /// Number of queued channels.
@@ -74,7 +79,9 @@ mod tests {
         s.push(128, 3);
         s.push(0, 4);
         s.push(64, 5);
+        assert_eq!(s.highest(), Some(255));
         assert_eq!(s.pop(), Some((255, 2)));
+        assert_eq!(s.highest(), Some(128));
         assert_eq!(s.pop(), Some((128, 1)));
         s.push(128, 1); // re-queued behind channel 3
         assert_eq!(s.pop(), Some((128, 3)));
@@ -82,6 +89,7 @@ mod tests {
         assert_eq!(s.pop(), Some((64, 5)));
         assert_eq!(s.pop(), Some((0, 4)));
         assert_eq!(s.pop(), None);
+        assert_eq!(s.highest(), None);
         assert!(s.is_empty());
     }
 }

@@ -1,12 +1,25 @@
 //! Who may write to the transport, and direct writes.
 //!
-//! One transmission runs at a time: the writer thread's batch or an application
-//! thread's *direct write*. A thread writing a channel that finds the link idle
-//! (nothing queued, nobody transmitting) claims the transmission and writes its own
-//! frames, the payload straight from its buffer: no copy into the channel's queue
-//! and no hand-off to the writer thread, which is what a raw socket write costs. It
-//! holds back no other frame, since none was waiting; frames queued meanwhile go
-//! out after it, in priority order, through the writer thread.
+//! The transport's writing half is the *link*. Its holder is the only thread that
+//! writes to it, and one transmission runs at a time: the writer thread's batch
+//! of queued frames, or an application thread's *direct write*, its own frames
+//! with the payload straight from its buffer: no copy into the channel's queue and
+//! no hand-off to the writer thread, which is what a raw socket write costs.
+//!
+//! A write goes direct when no frame that should leave first is waiting (a
+//! control frame, a channel of higher priority, its own channel's earlier
+//! frames) and its caller can take the link. A small write also needs
+//! the link to have been idle a moment ([`SMALL_WRITE_IDLE`]), so streams of
+//! small messages are coalesced by the writer thread. A large write (a chunk or
+//! more) that finds the link busy waits for it, as a write to a shared socket
+//! waits for the socket's lock, instead of copying its bytes into the queue: many
+//! channels writing large buffers then take turns on the link like threads on one
+//! socket. The session only decides; the driver owns the link (a lock) and asks
+//! the session while holding it or trying to take it.
+//!
+//! A direct write holds back no frame that should go first, since none was
+//! waiting when it was claimed; frames queued meanwhile wait for the link, and
+//! leave through the writer thread in priority order.
 
 use super::channel::OutState;
 use super::{Phase, Session};
@@ -27,9 +40,12 @@ pub(crate) const SMALL_WRITE_IDLE: Duration = Duration::from_micros(5);
 pub enum Written {
     /// The first `n` bytes were queued for the writer thread.
     Queued(usize),
-    /// The caller now holds the transmission and must write these frames itself,
-    /// then end it with [`Session::end_transmit`].
+    /// The caller took the link: it must write these frames itself before it
+    /// lets the link go.
     Direct(DirectWrite),
+    /// A large write found the link busy: the caller should wait until it can take
+    /// the link, then write again holding it.
+    AwaitLink,
 }
 
 /// Frames a caller writes itself: their headers, and the length of the payload
@@ -39,12 +55,22 @@ pub struct DirectWrite {
     headers: Vec<u8>,
     frame_len: usize,
     len: usize,
+    small: bool,
 }
 
 impl DirectWrite {
     /// Payload bytes carried: the first `payload_len()` bytes of the caller's buffer.
     pub fn payload_len(&self) -> usize {
         self.len
+    }
+
+    /// True for a small write: its caller must report its end with
+    /// [`Session::end_small_direct_write`], which the small-write idle rule
+    /// counts from. (For large writes the rule counts from the claim: they skip
+    /// the extra trip to the session, which many threads taking turns on the link
+    /// would queue on.)
+    pub fn is_small(&self) -> bool {
+        self.small
     }
 
     /// The frames as the transport should see them: header, payload, header, ...
@@ -57,58 +83,72 @@ impl DirectWrite {
 }
 
 impl Session {
-    /// Writes `data` on outgoing channel `index`: as a direct write when the link
-    /// is idle (see the module docs), else queued like [`write`](Self::write).
-    pub fn write_or_claim(&mut self, index: u32, data: &[u8], now: Instant) -> Poll<Result<Written>> {
-        if let Some(direct) = self.claim_direct_write(index, data.len(), now) {
-            return Poll::Ready(Ok(Written::Direct(direct)));
+    /// Writes `data` on outgoing channel `index`: as a direct write if it may go
+    /// direct (see the module docs) and `take_link` takes the link for the
+    /// caller; as [`Written::AwaitLink`] if it is large and the link is busy;
+    /// else queued like [`write`](Self::write). `take_link` is called at most once,
+    /// and only when the write would go direct; a caller that already holds the
+    /// link passes `|| true`.
+    pub fn write_or_claim(
+        &mut self,
+        index: u32,
+        data: &[u8],
+        now: Instant,
+        take_link: impl FnOnce() -> bool,
+    ) -> Poll<Result<Written>> {
+        if let Some(size) = self.direct_write_size(index, data.len(), now) {
+            if take_link() {
+                let direct = self.claim_direct_write(index, data.len(), size == WriteSize::Small, now);
+                return Poll::Ready(Ok(Written::Direct(direct)));
+            }
+            if size == WriteSize::Large {
+                return Poll::Ready(Ok(Written::AwaitLink));
+            }
         }
         self.write(index, data).map_ok(Written::Queued)
     }
 
-    /// True while a transmission (a writer batch or a direct write) is under way.
-    pub fn is_transmitting(&self) -> bool {
-        self.transmitting
+    /// A small direct write ended: the link was busy until `now`.
+    pub fn end_small_direct_write(&mut self, now: Instant) {
+        self.last_transmit = now;
     }
 
-    /// Marks the start of a writer-thread batch.
-    pub(super) fn begin_transmit(&mut self) {
-        debug_assert!(!self.transmitting, "one transmission at a time");
-        self.transmitting = true;
-    }
-
-    /// Ends the current transmission (the transport took its bytes, or failed).
-    pub fn end_transmit(&mut self, now: Instant) {
-        if std::mem::replace(&mut self.transmitting, false) {
-            self.last_transmit = now;
-        }
-    }
-
-    /// Claims the transmission for a direct write of up to `len` bytes on channel
-    /// `index`, spending its credits, if the link is idle and the channel can send
-    /// now. At most `write_batch_size` bytes, in frames of at most the peer's
-    /// `max_frame_size`.
-    fn claim_direct_write(&mut self, index: u32, len: usize, now: Instant) -> Option<DirectWrite> {
-        let link_idle = self.phase == Phase::Open && !self.transmitting && !self.wants_transmit();
-        if !self.config.direct_writes || !link_idle || len == 0 {
+    /// Whether a write of `len` bytes on channel `index` may go direct if its
+    /// caller can take the link, and how large it counts as.
+    fn direct_write_size(&self, index: u32, len: usize, now: Instant) -> Option<WriteSize> {
+        if !self.config.direct_writes || self.phase != Phase::Open || len == 0 {
             return None;
         }
-        if len < self.config.chunk_size && now.saturating_duration_since(self.last_transmit) < SMALL_WRITE_IDLE {
-            return None;
-        }
-        // Nothing waits behind a direct write, so its frames need not be chunked
-        // for priorities: as large as the peer takes, so the reader on the far
-        // side can take most of the payload straight into its buffer.
-        let frame_len = self.peer_max_frame as usize;
-        let channel = self.outgoing.get_mut(&index)?;
+        let channel = self.outgoing.get(&index)?;
         let sendable = matches!(channel.state, OutState::Open) && !channel.fin_queued && channel.pre_ack.is_empty();
-        if !sendable || channel.scheduled {
+        if !sendable || channel.scheduled || channel.credit.available() == 0 {
             return None;
         }
+        if len >= self.config.chunk_size {
+            // Only control frames and higher priorities go first. Lower ones would
+            // leave after this write anyway; equal ones get their turn when the
+            // writer thread next takes the link. (Queueing behind equals instead
+            // would make every large write of a busy priority level queue for as
+            // long as any of them does, and all of them copy.)
+            let outranked = !self.urgent.is_empty() || self.scheduler.highest() > Some(channel.priority);
+            return (!outranked).then_some(WriteSize::Large);
+        }
+        let idle = !self.wants_transmit() && now.saturating_duration_since(self.last_transmit) >= SMALL_WRITE_IDLE;
+        idle.then_some(WriteSize::Small)
+    }
+
+    /// Claims a direct write of up to `len` bytes on channel `index`, which
+    /// [`direct_write_size`](Self::direct_write_size) allowed, for a caller
+    /// holding the link, spending its credits: at most `write_batch_size` bytes, in
+    /// frames of at most the peer's `max_frame_size`.
+    fn claim_direct_write(&mut self, index: u32, len: usize, small: bool, now: Instant) -> DirectWrite {
+        // Nothing that should go first waits behind a direct write, so its frames
+        // need not be chunked for priorities: as large as the peer takes, so the
+        // reader on the far side can take most of the payload straight into its
+        // buffer.
+        let frame_len = self.peer_max_frame as usize;
+        let channel = self.outgoing.get_mut(&index).expect("direct_write_size found the channel");
         let len = (channel.credit.available().min(len as u64) as usize).min(self.config.write_batch_size);
-        if len == 0 {
-            return None;
-        }
         let frames = len.div_ceil(frame_len);
         let mut headers = Vec::with_capacity(frames * HEADER_LEN);
         for start in (0..len).step_by(frame_len) {
@@ -117,7 +157,16 @@ impl Session {
         channel.credit.spend(len as u64);
         channel.frames_sent += frames as u64;
         self.bytes_sent += (len + headers.len()) as u64;
-        self.transmitting = true;
-        Some(DirectWrite { headers, frame_len, len })
+        self.last_transmit = now;
+        DirectWrite { headers, frame_len, len, small }
     }
+}
+
+/// How a write that may go direct counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WriteSize {
+    /// Under a chunk: direct only on an idle link.
+    Small,
+    /// A chunk or more: worth waiting for the link.
+    Large,
 }

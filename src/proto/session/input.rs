@@ -24,7 +24,8 @@
 //! buffered ahead of it: the bytes skip the channel buffer and both copies. At a
 //! frame boundary it reads the next header into a small buffer and what follows
 //! into its own, in one vectored read, so even a frame's first bytes can land
-//! where they belong (see [`ReadPlan`]).
+//! where they belong (see [`ReadPlan`]); it does so when the last DATA frame was
+//! its channel's, as runs of frames for one channel are the rule.
 //!
 //! With many busy channels the bytes arriving are mostly another channel's. When
 //! a read ends inside a large DATA payload (at least [`HANDOFF_MIN`] still to
@@ -245,7 +246,15 @@ impl Session {
             Some((header, remaining)) if header.index == index && self.data_target == DataTarget::Deliver(index) => {
                 ReadPlan::Payload((remaining as usize).min(room))
             }
-            None if self.decoder.is_at_frame_boundary() && room >= HEADER_FIRST_MIN_ROOM => ReadPlan::HeaderFirst,
+            // Only while the last DATA frame was its own: after another
+            // channel's, the next frame is likely that channel's again, and its
+            // payload would land here only to be copied out.
+            None if self.decoder.is_at_frame_boundary()
+                && room >= HEADER_FIRST_MIN_ROOM
+                && self.data_target == DataTarget::Deliver(index) =>
+            {
+                ReadPlan::HeaderFirst
+            }
             _ => ReadPlan::Buffered,
         }
     }

@@ -156,11 +156,9 @@ pub struct Session {
 
     urgent: Vec<u8>,
     scheduler: Scheduler,
-    /// A transmission (writer batch or direct write) is under way.
-    transmitting: bool,
     /// Who reads the transport.
     input: InputRole,
-    /// When the last transmission ended.
+    /// When the last transmission began (a direct write) or ended (a batch).
     last_transmit: Instant,
     pool: BufferPool,
     timers: Timers,
@@ -214,7 +212,6 @@ impl Session {
             goaway_received: None,
             urgent: Vec::new(),
             scheduler: Scheduler::default(),
-            transmitting: false,
             input: InputRole::default(),
             last_transmit: now,
             pool,
@@ -431,19 +428,20 @@ impl Session {
         !self.urgent.is_empty() || !self.scheduler.is_empty()
     }
 
-    /// True when the writer should close the transport: the session ended, its
-    /// last frames (an ERROR) were handed out and no direct write is under way.
+    /// True when the writer should close the transport: the session ended and its
+    /// last frames (an ERROR) were handed out. (A direct write under way holds the
+    /// link, which closing the transport waits for.)
     pub fn should_close_transport(&self) -> bool {
-        self.is_closed() && !self.wants_transmit() && !self.transmitting
+        self.is_closed() && !self.wants_transmit()
     }
 
-    /// Starts a transmission and moves frames for the wire into `batch`, about
+    /// Starts a transmission (its caller holds the link, see `direct`): moves
+    /// frames for the wire into `batch`, about
     /// `write_batch_size` bytes at most: control frames (ACK, ERR, INIT, control
     /// channel) first, then one segment per scheduling turn, highest priority first,
     /// round-robin among equals. Returns the bytes moved. Once they were written,
     /// [`transmitted`](Self::transmitted) ends the transmission.
     pub fn poll_transmit(&mut self, batch: &mut Vec<Vec<u8>>, now: Instant) -> usize {
-        self.begin_transmit();
         let mut total = 0;
         if !self.urgent.is_empty() {
             let fresh = self.pool.get(0);
@@ -492,7 +490,7 @@ impl Session {
         for buffer in batch.drain(..) {
             self.pool.put(buffer);
         }
-        self.end_transmit(now);
+        self.last_transmit = now;
         self.schedule_pool_trim(now);
     }
 

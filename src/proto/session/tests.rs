@@ -335,30 +335,62 @@ fn writes_stop_at_the_send_buffer_until_frames_leave() {
     assert!(matches!(p.a.write(index, &data), Poll::Ready(Ok(300))));
 }
 
-/// An idle link lets a writer claim the transmission and send its own frames (as
-/// large as the peer takes, the bytes `put_data` would produce); while it transmits,
-/// and while frames wait for the writer thread, writes are queued instead.
+/// A write that may go direct and takes the link sends its own frames (as large
+/// as the peer takes: the bytes `put_data` would produce). While the link is busy
+/// a large write is told to wait for it, spending nothing, and a small one is
+/// queued. A channel's earlier frames waiting for the writer thread make its
+/// write queue behind them; another channel's of the same priority make only a
+/// small write queue.
 #[test]
-fn an_idle_link_takes_a_direct_write_and_a_busy_one_queues() {
+fn direct_writes_take_the_link_wait_for_it_or_queue() {
     let mut p = Pair::new();
     let index = p.open("x", 128);
     let other = p.open("y", 128);
-    let data: Vec<u8> = (0..250u32).map(|i| i as u8).collect();
+    let data: Vec<u8> = (0..250u32).map(|i| i as u8).collect(); // chunk_size is 100: large
     let later = p.now + direct::SMALL_WRITE_IDLE;
-    let Poll::Ready(Ok(Written::Direct(frames))) = p.a.write_or_claim(index, &data, later) else {
-        panic!("an idle link takes a direct write")
+    let Poll::Ready(Ok(Written::Direct(frames))) = p.a.write_or_claim(index, &data, later, || true) else {
+        panic!("a write that takes the link goes direct")
     };
     assert_eq!(frames.payload_len(), 250);
     let mut expected = Vec::new();
     frame::put_data(&mut expected, index, &data); // one frame: nothing waits behind it
     let wire: Vec<u8> = frames.slices(&data).iter().flat_map(|slice| slice.to_vec()).collect();
     assert_eq!(wire, expected);
-    assert!(p.a.is_transmitting());
-    assert!(matches!(p.a.write_or_claim(other, &data, later), Poll::Ready(Ok(Written::Queued(250)))));
-    p.a.end_transmit(later);
-    // y's frames wait for the writer thread: x must not overtake them.
-    assert!(matches!(p.a.write_or_claim(index, &data, later), Poll::Ready(Ok(Written::Queued(250)))));
-    assert_eq!(p.a.available_credits(index), 500, "both writes spent credits");
+    let busy = p.a.write_or_claim(other, &data, later, || false);
+    assert!(matches!(busy, Poll::Ready(Ok(Written::AwaitLink))), "a large write waits for a busy link");
+    assert_eq!(p.a.available_credits(other), 1000);
+    let small = p.a.write_or_claim(other, &data[..10], later, || panic!("a small write never waits for the link"));
+    assert!(matches!(small, Poll::Ready(Ok(Written::Queued(10)))));
+    // y's frames wait for the writer thread: y must not overtake them; x, of the
+    // same priority, may (a turn of its own), except with a small write.
+    assert!(matches!(p.a.write_or_claim(other, &data, later, || true), Poll::Ready(Ok(Written::Queued(250)))));
+    assert!(matches!(p.a.write_or_claim(index, &data, later, || true), Poll::Ready(Ok(Written::Direct(_)))));
+    assert!(matches!(p.a.write_or_claim(index, &data[..10], later, || true), Poll::Ready(Ok(Written::Queued(10)))));
+    // Now x's own frames wait.
+    assert!(matches!(p.a.write_or_claim(index, &data, later, || true), Poll::Ready(Ok(Written::Queued(250)))));
+    assert_eq!(p.a.available_credits(index), 240, "every write spent credits");
+}
+
+/// A large write goes direct ahead of lower priorities waiting for the writer
+/// thread (they would leave after it anyway), not ahead of control frames.
+#[test]
+fn a_large_write_goes_direct_ahead_of_lower_priorities_only() {
+    let mut p = Pair::new();
+    let low = p.open("low", 1);
+    let high = p.open("high", 200);
+    let data = [7u8; 250];
+    assert!(matches!(p.a.write(low, &data), Poll::Ready(Ok(250))));
+    let Poll::Ready(Ok(Written::Direct(_))) = p.a.write_or_claim(high, &data, p.now, || true) else {
+        panic!("only a lower priority waits")
+    };
+    p.a.send_ping(p.now).unwrap();
+    let after_ping = p.a.write_or_claim(high, &data, p.now, || panic!("control frames go first"));
+    assert!(matches!(after_ping, Poll::Ready(Ok(Written::Queued(250)))));
+    let wire = frames(&transmit(&mut p.a));
+    let order: Vec<(FrameType, u32)> = wire.iter().map(|(h, _)| (h.kind, h.index)).collect();
+    let control = (FrameType::Data, frame::CONTROL_INDEX); // the PING
+    assert_eq!(order.first(), Some(&control));
+    assert_eq!(order.iter().position(|f| *f == (FrameType::Data, high)), Some(1), "high before low");
 }
 
 /// Small writes go direct only after the link was idle for `SMALL_WRITE_IDLE`, so
@@ -368,14 +400,18 @@ fn small_writes_go_direct_only_after_the_link_was_idle() {
     let mut p = Pair::new();
     let index = p.open("x", 128);
     let start = Instant::now() + direct::SMALL_WRITE_IDLE;
-    let Poll::Ready(Ok(Written::Direct(_))) = p.a.write_or_claim(index, b"ping", start) else {
+    let Poll::Ready(Ok(Written::Direct(frames))) = p.a.write_or_claim(index, b"ping", start, || true) else {
         panic!("a lone small write goes direct")
     };
-    p.a.end_transmit(start);
-    assert!(matches!(p.a.write_or_claim(index, b"ping", start), Poll::Ready(Ok(Written::Queued(4)))));
+    assert!(frames.is_small());
+    // It took a while: the idle time counts from its end.
+    let end = start + direct::SMALL_WRITE_IDLE * 3;
+    p.a.end_small_direct_write(end);
+    let next = end + direct::SMALL_WRITE_IDLE / 2;
+    assert!(matches!(p.a.write_or_claim(index, b"ping", next, || true), Poll::Ready(Ok(Written::Queued(4)))));
     transmit(&mut p.a);
     let idle = Instant::now() + direct::SMALL_WRITE_IDLE;
-    assert!(matches!(p.a.write_or_claim(index, b"ping", idle), Poll::Ready(Ok(Written::Direct(_)))));
+    assert!(matches!(p.a.write_or_claim(index, b"ping", idle, || true), Poll::Ready(Ok(Written::Direct(_)))));
 }
 
 /// A channel's window grows while it is the highest priority receiving, and is
@@ -582,9 +618,11 @@ fn idle_pooled_buffers_are_released_after_a_quiet_period() {
     assert_eq!(p.a.timers.get(Timer::PoolTrim), None, "nothing left to trim");
 }
 
-/// A read at a frame boundary lands the next header in a small buffer and what
-/// follows in the caller's: the channel's own payload stays there, and the frames
-/// after it (or a frame that is not its DATA) are decoded as usual.
+/// A read at a frame boundary after a DATA frame of the reader's channel lands the
+/// next header in a small buffer and what follows in the caller's: the channel's
+/// own payload stays there, and the frames after it (or a frame that is not its
+/// DATA) are decoded as usual. After another channel's DATA frame, the next one is
+/// likely that channel's again, so the read goes to the read buffer.
 #[test]
 fn a_header_first_read_keeps_the_channels_payload_and_decodes_the_rest() {
     let mut p = Pair::new();
@@ -592,6 +630,12 @@ fn a_header_first_read_keeps_the_channels_payload_and_decodes_the_rest() {
     let y = p.open("y", 128);
     let Poll::Ready(Ok(rx)) = p.b.accept(Some("x")) else { panic!("no x") };
     let Poll::Ready(Ok(ry)) = p.b.accept(Some("y")) else { panic!("no y") };
+    let mut out = [0u8; 1000];
+    assert_eq!(p.b.plan_read(rx, 8192), ReadPlan::Buffered, "no DATA frame yet");
+    let mut first = Vec::new();
+    frame::put_data(&mut first, x, b"hi");
+    p.b.handle_input(&first, p.now);
+    assert!(matches!(p.b.read(rx, &mut out, p.now), Poll::Ready(Ok(2))));
     let (ours, theirs) = ([1u8; 300], [2u8; 200]);
     let mut wire = Vec::new();
     frame::put_data(&mut wire, x, &ours);
@@ -600,7 +644,6 @@ fn a_header_first_read_keeps_the_channels_payload_and_decodes_the_rest() {
     assert_eq!(p.b.plan_read(rx, 8192), ReadPlan::HeaderFirst);
     let (head, rest) = wire.split_at(HEADER_LEN);
     assert_eq!(p.b.handle_read_into(rx, head, rest, p.now), 300);
-    let mut out = [0u8; 1000];
     assert!(matches!(p.b.read(ry, &mut out, p.now), Poll::Ready(Ok(200))));
     assert!(matches!(p.b.read(rx, &mut out, p.now), Poll::Ready(Ok(50))), "the later frame was buffered");
     // A header that is another channel's: nothing is kept.
@@ -609,6 +652,7 @@ fn a_header_first_read_keeps_the_channels_payload_and_decodes_the_rest() {
     let (head, rest) = wire.split_at(HEADER_LEN);
     assert_eq!(p.b.handle_read_into(rx, head, rest, p.now), 0);
     assert!(matches!(p.b.read(ry, &mut out, p.now), Poll::Ready(Ok(200))));
+    assert_eq!(p.b.plan_read(rx, 8192), ReadPlan::Buffered, "y's frame came last");
 }
 
 /// Input in a shared read buffer: a large payload piece stays there (the channel
