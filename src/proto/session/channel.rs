@@ -38,6 +38,9 @@ pub(crate) struct OutChannel {
     pub waiting_for_room: bool,
     /// FIN is queued (or written); nothing may follow.
     pub fin_queued: bool,
+    /// The last direct write took less than it was given: the next write is
+    /// likely the rest.
+    pub cut_short: bool,
     /// The application holds the `WriteChannel` (or is still opening it).
     pub has_handle: bool,
     pub signal: Signal,
@@ -57,6 +60,7 @@ impl OutChannel {
             scheduled: false,
             waiting_for_room: false,
             fin_queued: false,
+            cut_short: false,
             has_handle: true,
             signal,
             opened_at: now,

@@ -124,7 +124,10 @@ impl Session {
         if !sendable || channel.scheduled || channel.credit.available() == 0 {
             return None;
         }
-        if len >= self.config.chunk_size {
+        // The rest of a write that the last direct write cut short (credits or
+        // the batch size ran out) is as large as the write it belongs to:
+        // queueing it would make the channel's next writes queue behind it.
+        if len >= self.config.chunk_size || channel.cut_short {
             // Only control frames and higher priorities go first. Lower ones would
             // leave after this write anyway; equal ones get their turn when the
             // writer thread next takes the link. (Queueing behind equals instead
@@ -148,7 +151,9 @@ impl Session {
         // buffer.
         let frame_len = self.peer_max_frame as usize;
         let channel = self.outgoing.get_mut(&index).expect("direct_write_size found the channel");
+        let asked = len;
         let len = (channel.credit.available().min(len as u64) as usize).min(self.config.write_batch_size);
+        channel.cut_short = len < asked;
         let frames = len.div_ceil(frame_len);
         let mut headers = Vec::with_capacity(frames * HEADER_LEN);
         for start in (0..len).step_by(frame_len) {

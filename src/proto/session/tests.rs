@@ -371,6 +371,25 @@ fn direct_writes_take_the_link_wait_for_it_or_queue() {
     assert_eq!(p.a.available_credits(index), 240, "every write spent credits");
 }
 
+/// The rest of a direct write cut short (here by the batch size) counts as large
+/// whatever its size: it waits for a busy link instead of queueing, which would
+/// make the channel's following writes queue behind it.
+#[test]
+fn the_rest_of_a_direct_write_cut_short_waits_for_the_link() {
+    let mut p = Pair::with(SessionConfig { write_batch_size: 300, ..config(1) }, config(2));
+    let index = p.open("x", 128);
+    let other = p.open("y", 128);
+    let data = [5u8; 350];
+    let Poll::Ready(Ok(Written::Direct(frames))) = p.a.write_or_claim(index, &data, p.now, || true) else {
+        panic!("the link was free")
+    };
+    assert_eq!(frames.payload_len(), 300);
+    let rest = p.a.write_or_claim(index, &data[300..], p.now, || false);
+    assert!(matches!(rest, Poll::Ready(Ok(Written::AwaitLink))));
+    let small = p.a.write_or_claim(other, &data[300..], p.now, || false);
+    assert!(matches!(small, Poll::Ready(Ok(Written::Queued(50)))), "a small write of its own queues");
+}
+
 /// A large write goes direct ahead of lower priorities waiting for the writer
 /// thread (they would leave after it anyway), not ahead of control frames.
 #[test]
