@@ -5,6 +5,7 @@
 mod events;
 mod handle;
 mod input;
+mod link;
 mod read_channel;
 mod shared;
 mod threads;

@@ -11,22 +11,14 @@
 
 use super::events::EventHub;
 use super::input::{Input, Landed};
+use super::link::{Link, LinkLock, Transport};
 use crate::error::{Error, Result};
 use crate::proto::frame::HEADER_LEN;
 use crate::proto::session::{DirectWrite, ReadPlan, Session};
 use parking_lot::{Condvar, Mutex, MutexGuard};
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::io::{self, IoSliceMut, Read};
 use std::net::Shutdown;
 use std::time::Instant;
-
-/// The transport's writing half, as the threads that write to it share it.
-pub(crate) type Transport = Box<dyn Write + Send>;
-
-/// The transport's writing half, held: its holder is the only thread writing to
-/// the transport, and the only one that may take frames from the session or
-/// claim a direct write (see `proto::session::direct`). `None` inside once the
-/// writer thread closed it.
-pub(crate) type Link<'a> = MutexGuard<'a, Option<Transport>>;
 
 /// Shuts the transport down in one or both directions, making blocked reads and
 /// writes return. Called at most once per direction.
@@ -52,9 +44,9 @@ pub(crate) struct Shared {
     /// `wait_ready`, `ping` and `close` callers wait here for session state changes.
     pub state_cv: Condvar,
     pub events: EventHub,
-    /// The link: written by its holder only (the writer thread or a direct
-    /// writer), never with the session lock held.
-    transport: Mutex<Option<Transport>>,
+    /// The transport's writing half: written by the link's holder only (the
+    /// writer thread or a direct writer), never with the session lock held.
+    link: LinkLock,
     /// Read by whoever holds the session's input role, never with the session lock
     /// held; `None` once the reader thread closed it.
     input: Mutex<Option<Input>>,
@@ -73,7 +65,7 @@ impl Shared {
             accept_cv: Condvar::new(),
             state_cv: Condvar::new(),
             events: EventHub::default(),
-            transport: Mutex::new(Some(transport)),
+            link: LinkLock::new(transport),
             input: Mutex::new(Some(input)),
             interruptible: hook.is_some(),
             closer: Mutex::new(Closer { hook, ..Closer::default() }),
@@ -129,10 +121,7 @@ impl Shared {
             Some((index, out)) => (index, out),
             None => (0, &mut [][..]),
         };
-        let plan = match reader {
-            Some(index) => session.plan_read(index, out.len()),
-            None => ReadPlan::Buffered,
-        };
+        let plan = session.plan_read(reader.map(|index| (index, out.len())));
         let mut head = [0u8; HEADER_LEN];
         let (mut input, result) = MutexGuard::unlocked(&mut session, || {
             let mut input = self.input.lock();
@@ -142,6 +131,7 @@ impl Shared {
                 (Some(input), ReadPlan::HeaderFirst) => {
                     input.transport.read_vectored(&mut [IoSliceMut::new(&mut head), IoSliceMut::new(out)])
                 }
+                (Some(input), ReadPlan::HeaderOnly) => input.transport.read(&mut head),
                 (Some(input), ReadPlan::Buffered) => input.read_buffered(Instant::now()),
             };
             (input, result)
@@ -168,6 +158,7 @@ impl Shared {
                         let split = n.min(HEADER_LEN);
                         delivered = session.handle_read_into(index, &head[..split], &out[..n - split], now);
                     }
+                    ReadPlan::HeaderOnly => session.handle_input(&head[..n], now),
                 }
                 false
             }
@@ -217,25 +208,22 @@ impl Shared {
     /// Takes the link (the transport's writing half) if nobody holds it. May be
     /// called with the session lock held.
     pub fn try_link(&self) -> Option<Link<'_>> {
-        self.transport.try_lock()
+        self.link.try_take()
     }
 
-    /// Waits for the link. Never called with the session lock held: a holder of
-    /// the link may lock the session (the lock order is link, then session).
-    pub fn link(&self) -> Link<'_> {
-        self.transport.lock()
-    }
-
-    /// Waits for the link like [`link`](Self::link), at most until `deadline`.
-    pub fn link_until(&self, deadline: Instant) -> Option<Link<'_>> {
-        self.transport.try_lock_until(deadline)
+    /// Waits for the link, at most until `deadline` when there is one. Never
+    /// called with the session lock held: a holder of the link may lock the
+    /// session (the lock order is link, then session).
+    pub fn link(&self, deadline: Option<Instant>) -> Option<Link<'_>> {
+        self.link.take(deadline)
     }
 
     /// Flushes and drops the transport's writing half (which closes pipes and
-    /// child stdin); the writer thread's last act before the shutdown.
+    /// child stdin) once the link is free; the writer thread's last act before
+    /// the shutdown.
     pub fn close_transport(&self) {
-        if let Some(mut transport) = self.transport.lock().take() {
-            let _ = transport.flush();
+        if let Some(mut link) = self.link(None) {
+            link.close();
         }
     }
 
@@ -245,7 +233,7 @@ impl Shared {
     /// the credits when the write was claimed, and the writer thread waits for
     /// the link, not for a notification.
     pub fn transmit_direct(&self, mut link: Link<'_>, frames: &DirectWrite, data: &[u8]) -> Result<usize> {
-        let result = transmit(&mut link, &mut frames.slices(data), true);
+        let result = link.transmit(&mut frames.slices(data), true);
         drop(link);
         if result.is_ok() && !frames.is_small() {
             return Ok(frames.payload_len());
@@ -293,28 +281,4 @@ impl Shared {
     pub fn is_interruptible(&self) -> bool {
         self.interruptible
     }
-}
-
-/// Writes `slices` completely to the transport behind `link`, then flushes it if
-/// asked to.
-pub fn transmit(link: &mut Link<'_>, slices: &mut [IoSlice<'_>], flush: bool) -> io::Result<()> {
-    let transport = link.as_mut().ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
-    write_all_vectored(transport, slices)?;
-    if flush {
-        transport.flush()?;
-    }
-    Ok(())
-}
-
-/// Writes every slice completely, with as few syscalls as the writer allows.
-fn write_all_vectored(writer: &mut dyn Write, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
-    while !slices.is_empty() {
-        match writer.write_vectored(slices) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => IoSlice::advance_slices(&mut slices, n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }

@@ -1,7 +1,7 @@
 //! The three threads of a multiplexer: reader, writer and timer. Each is a loop
 //! around one blocking call; none holds the session lock across IO.
 
-use super::shared::{transmit, Shared};
+use super::shared::Shared;
 use crate::proto::session::{CloseKind, ReaderTurn, Session};
 use parking_lot::MutexGuard;
 use std::io::IoSlice;
@@ -51,7 +51,7 @@ pub(crate) fn run_writer(shared: Arc<Shared>) {
             Some(link) => link,
             None => {
                 drop(session);
-                let link = shared.link();
+                let link = shared.link(None).expect("no deadline");
                 session = shared.lock();
                 link
             }
@@ -62,7 +62,7 @@ pub(crate) fn run_writer(shared: Arc<Shared>) {
             shared.finish(session);
             let mut slices: Vec<IoSlice<'_>> =
                 batch.iter().filter(|b| !b.is_empty()).map(|b| IoSlice::new(b)).collect();
-            let result = transmit(&mut link, &mut slices, !more);
+            let result = link.transmit(&mut slices, !more);
             drop(slices);
             session = shared.lock();
             session.transmitted(&mut batch, Instant::now());

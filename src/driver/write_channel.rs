@@ -132,7 +132,7 @@ impl Write for WriteChannel {
                     // rather than copying the bytes into the queue; past the
                     // deadline they are queued after all.
                     drop(link.take());
-                    let Some(held) = shared.link_until(deadline) else { return self.queue(buf, deadline) };
+                    let Some(held) = shared.link(Some(deadline)) else { return self.queue(buf, deadline) };
                     link = Some(held);
                     let again = self
                         .handle

@@ -33,7 +33,11 @@
 //! the role is kept for that reader for the lease: it takes the rest of the
 //! payload straight into its buffer instead of someone copying it through the
 //! read buffer. Writers send long runs of a channel as one frame (up to a turn,
-//! see `SendQueue`), so most of a busy channel's bytes arrive that way.
+//! see `SendQueue`) or as runs of large frames (direct writes), so most of a busy
+//! channel's bytes arrive that way. After a large frame, the holder of the role
+//! reads the next header alone when a reader could take its payload (itself, or
+//! a waiting candidate): the header names the channel before any of the payload
+//! is read, so the payload can go straight to its reader.
 
 use super::{CloseKind, DataTarget, Phase, Session, Signal};
 use std::time::{Duration, Instant};
@@ -66,6 +70,11 @@ pub enum ReadPlan {
     /// One vectored read: a frame header into a small buffer, what follows into
     /// the caller's buffer, where it stays if the frame is its channel's DATA.
     HeaderFirst,
+    /// Just the next frame header, into a small buffer: a large DATA frame came
+    /// last, so another is likely coming, and once its header names the channel,
+    /// that channel's reader can take the role and read the payload straight into
+    /// its buffer (see [`Session::release_input`]).
+    HeaderOnly,
 }
 
 /// What the reader thread should do next.
@@ -236,26 +245,42 @@ impl Session {
     }
 
     /// How the holder of the input role, reading channel `index` into a buffer
-    /// of `room` bytes, should read the transport next.
-    pub fn plan_read(&self, index: u32, room: usize) -> ReadPlan {
-        let Some(channel) = self.incoming.get(&index) else { return ReadPlan::Buffered };
-        if !channel.buffer.is_empty() || channel.failure.is_some() || room == 0 {
-            return ReadPlan::Buffered;
+    /// of `room` bytes if an application (`reading`), should read the transport
+    /// next.
+    pub fn plan_read(&self, reading: Option<(u32, usize)>) -> ReadPlan {
+        if let Some(plan) = reading.and_then(|(index, room)| self.plan_direct_read(index, room)) {
+            return plan;
         }
+        // A header alone is worth its read only if a reader could then take the
+        // payload: the holder, or an application reader waiting for the role.
+        let handoff = reading.is_some() || !self.input.candidates.is_empty();
+        let large_came_last = self.last_data_len as usize >= HANDOFF_MIN;
+        if handoff && large_came_last && self.decoder.is_at_frame_boundary() {
+            ReadPlan::HeaderOnly
+        } else {
+            ReadPlan::Buffered
+        }
+    }
+
+    /// A read straight into the buffer of the holder's channel `index`, if it
+    /// has nothing buffered ahead and the bytes arriving are (likely) its own.
+    fn plan_direct_read(&self, index: u32, room: usize) -> Option<ReadPlan> {
+        let channel = self.incoming.get(&index)?;
+        if !channel.buffer.is_empty() || channel.failure.is_some() || room == 0 {
+            return None;
+        }
+        let own_data_came_last = self.data_target == DataTarget::Deliver(index);
         match self.decoder.data_remaining() {
-            Some((header, remaining)) if header.index == index && self.data_target == DataTarget::Deliver(index) => {
-                ReadPlan::Payload((remaining as usize).min(room))
+            Some((header, remaining)) if header.index == index && own_data_came_last => {
+                Some(ReadPlan::Payload((remaining as usize).min(room)))
             }
             // Only while the last DATA frame was its own: after another
             // channel's, the next frame is likely that channel's again, and its
             // payload would land here only to be copied out.
-            None if self.decoder.is_at_frame_boundary()
-                && room >= HEADER_FIRST_MIN_ROOM
-                && self.data_target == DataTarget::Deliver(index) =>
-            {
-                ReadPlan::HeaderFirst
+            None if self.decoder.is_at_frame_boundary() && room >= HEADER_FIRST_MIN_ROOM && own_data_came_last => {
+                Some(ReadPlan::HeaderFirst)
             }
-            _ => ReadPlan::Buffered,
+            _ => None,
         }
     }
 
@@ -266,8 +291,8 @@ impl Session {
     /// everything after them is decoded as usual.
     pub fn handle_read_into(&mut self, index: u32, head: &[u8], rest: &[u8], now: Instant) -> usize {
         self.feed(head, None, None, now);
-        let direct = match self.plan_read(index, rest.len()) {
-            ReadPlan::Payload(len) => len,
+        let direct = match self.plan_direct_read(index, rest.len()) {
+            Some(ReadPlan::Payload(len)) => len,
             _ => 0,
         };
         if direct > 0 {

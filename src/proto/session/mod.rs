@@ -130,6 +130,8 @@ pub struct Session {
     error: Option<Error>,
     decoder: Decoder,
     data_target: DataTarget,
+    /// Payload length of the last channel DATA frame.
+    last_data_len: u32,
     peer_session_id: Option<u64>,
     peer_max_frame: u32,
     started: Instant,
@@ -194,6 +196,7 @@ impl Session {
             phase: Phase::Handshaking,
             error: None,
             data_target: DataTarget::Discard,
+            last_data_len: 0,
             peer_session_id: None,
             peer_max_frame: MIN_MAX_FRAME_SIZE,
             started: now,

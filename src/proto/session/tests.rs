@@ -532,6 +532,44 @@ fn the_input_role_is_kept_for_the_reader_whose_payload_is_arriving() {
     assert!(p.b.claim_input(by, &y_reader, p.now + input::LEASE), "until the lease ends");
 }
 
+/// After a large DATA frame the holder of the role reads the next header alone,
+/// if a reader could take the payload (the holder, or an application reader
+/// waiting for the role): once the header names a large frame, the role is kept
+/// for its channel's waiting reader, which reads the payload straight into its
+/// buffer. After a small frame, reads go to the read buffer.
+#[test]
+fn after_a_large_frame_the_next_header_is_read_alone() {
+    let large = |id| SessionConfig { chunk_size: 16 * 1024, initial_window: 256 * 1024, ..config(id) };
+    let mut p = Pair::with(large(1), large(2));
+    let (x, y) = (p.open("x", 128), p.open("y", 128));
+    assert!(matches!(p.b.accept(Some("x")), Poll::Ready(Ok(_))));
+    let z = p.open("z", 128); // at most two opens wait for an accept
+    assert!(matches!(p.b.accept(Some("z")), Poll::Ready(Ok(_))));
+    let Poll::Ready(Ok(by)) = p.b.accept(Some("y")) else { panic!("y arrived") };
+    assert!(matches!(p.a.write(x, &[5; 64 * 1024]), Poll::Ready(Ok(65536))));
+    assert!(matches!(p.a.write(y, &[6; 64 * 1024]), Poll::Ready(Ok(65536))));
+    assert!(matches!(p.a.write(z, &[7; 100]), Poll::Ready(Ok(100))));
+    let wire = transmit(&mut p.a);
+    let lengths: Vec<u32> = frames(&wire).iter().map(|(h, _)| h.len).collect();
+    assert_eq!(lengths, [65536, 65536, 100]);
+    let (x_frame, y_frame) = (HEADER_LEN + 65536, 2 * (HEADER_LEN + 65536));
+
+    assert_eq!(p.b.reader_turn(p.now), ReaderTurn::Read);
+    p.b.handle_input(&wire[..x_frame], p.now);
+    assert_eq!(p.b.plan_read(None), ReadPlan::Buffered, "no reader could take a payload");
+    let y_reader = Signal::default();
+    assert!(!p.b.claim_input(by, &y_reader, p.now));
+    assert_eq!(p.b.plan_read(None), ReadPlan::HeaderOnly);
+    p.b.handle_input(&wire[x_frame..x_frame + HEADER_LEN], p.now);
+    p.b.release_input(false, None, p.now);
+    assert!(p.b.claim_input(by, &y_reader, p.now), "kept for y's reader");
+    assert_eq!(p.b.plan_read(Some((by, 1 << 20))), ReadPlan::Payload(65536));
+    assert_eq!(p.b.handle_read_into(by, &[], &wire[x_frame + HEADER_LEN..y_frame], p.now), 65536);
+    assert_eq!(p.b.plan_read(Some((by, 1 << 20))), ReadPlan::HeaderFirst, "y's frame came last");
+    p.b.handle_input(&wire[y_frame..], p.now);
+    assert_eq!(p.b.plan_read(Some((by, 1 << 20))), ReadPlan::Buffered, "a small frame came last");
+}
+
 /// While an application holds the role the reader thread checks back at
 /// doubling intervals up to `MAX_CHECK`; once input ended it exits.
 #[test]
@@ -602,14 +640,18 @@ fn a_direct_read_takes_the_rest_of_a_payload_without_buffering_it() {
     assert!(matches!(p.a.write(index, &data), Poll::Ready(Ok(600))));
     transmit(&mut p.a); // the session's own frames are dropped: `wire` stands in
     p.b.handle_input(&wire[..HEADER_LEN + 100], p.now);
-    assert_eq!(p.b.plan_read(accepted, 1000), ReadPlan::Buffered, "100 bytes are buffered ahead");
+    assert_eq!(p.b.plan_read(Some((accepted, 1000))), ReadPlan::Buffered, "100 bytes are buffered ahead");
     let mut out = [0u8; 1000];
     assert!(matches!(p.b.read(accepted, &mut out, p.now), Poll::Ready(Ok(100))));
-    assert_eq!(p.b.plan_read(accepted, 1000), ReadPlan::Payload(500));
-    assert_eq!(p.b.plan_read(accepted, 200), ReadPlan::Payload(200));
+    assert_eq!(p.b.plan_read(Some((accepted, 1000))), ReadPlan::Payload(500));
+    assert_eq!(p.b.plan_read(Some((accepted, 200))), ReadPlan::Payload(200));
     assert_eq!(p.b.handle_read_into(accepted, &[], &wire[HEADER_LEN + 100..], p.now), 500);
-    assert_eq!(p.b.plan_read(accepted, 1000), ReadPlan::Buffered, "the frame is complete; 1000 is too small a room");
-    assert_eq!(p.b.plan_read(accepted, 8192), ReadPlan::HeaderFirst);
+    assert_eq!(
+        p.b.plan_read(Some((accepted, 1000))),
+        ReadPlan::Buffered,
+        "the frame is complete; 1000 is too small a room"
+    );
+    assert_eq!(p.b.plan_read(Some((accepted, 8192))), ReadPlan::HeaderFirst);
     assert!(p.b.read(accepted, &mut out, p.now).is_pending(), "nothing was buffered");
     let stats = p.b.incoming_stats(accepted, p.now).unwrap();
     assert_eq!((stats.bytes_received, stats.frames_received), (600, 1));
@@ -650,7 +692,7 @@ fn a_header_first_read_keeps_the_channels_payload_and_decodes_the_rest() {
     let Poll::Ready(Ok(rx)) = p.b.accept(Some("x")) else { panic!("no x") };
     let Poll::Ready(Ok(ry)) = p.b.accept(Some("y")) else { panic!("no y") };
     let mut out = [0u8; 1000];
-    assert_eq!(p.b.plan_read(rx, 8192), ReadPlan::Buffered, "no DATA frame yet");
+    assert_eq!(p.b.plan_read(Some((rx, 8192))), ReadPlan::Buffered, "no DATA frame yet");
     let mut first = Vec::new();
     frame::put_data(&mut first, x, b"hi");
     p.b.handle_input(&first, p.now);
@@ -660,7 +702,7 @@ fn a_header_first_read_keeps_the_channels_payload_and_decodes_the_rest() {
     frame::put_data(&mut wire, x, &ours);
     frame::put_data(&mut wire, y, &theirs);
     frame::put_data(&mut wire, x, &ours[..50]);
-    assert_eq!(p.b.plan_read(rx, 8192), ReadPlan::HeaderFirst);
+    assert_eq!(p.b.plan_read(Some((rx, 8192))), ReadPlan::HeaderFirst);
     let (head, rest) = wire.split_at(HEADER_LEN);
     assert_eq!(p.b.handle_read_into(rx, head, rest, p.now), 300);
     assert!(matches!(p.b.read(ry, &mut out, p.now), Poll::Ready(Ok(200))));
@@ -671,7 +713,7 @@ fn a_header_first_read_keeps_the_channels_payload_and_decodes_the_rest() {
     let (head, rest) = wire.split_at(HEADER_LEN);
     assert_eq!(p.b.handle_read_into(rx, head, rest, p.now), 0);
     assert!(matches!(p.b.read(ry, &mut out, p.now), Poll::Ready(Ok(200))));
-    assert_eq!(p.b.plan_read(rx, 8192), ReadPlan::Buffered, "y's frame came last");
+    assert_eq!(p.b.plan_read(Some((rx, 8192))), ReadPlan::Buffered, "y's frame came last");
 }
 
 /// Input in a shared read buffer: a large payload piece stays there (the channel
