@@ -178,10 +178,14 @@ impl Session {
     /// The role's holder, reading channel `reading` if an application, is done
     /// with one read. `ended`: the transport's input is over. If the rest of a
     /// large DATA payload is arriving for a channel whose reader reads itself (the
-    /// holder, or a waiting candidate), the role is kept for it; otherwise a
-    /// candidate (or the reader thread, if anyone needs input) is woken.
+    /// holder, or a waiting candidate), the role is kept for it; if the holder
+    /// read its own large frame to the end, the role is left free for it to come
+    /// back (no candidate is woken, the lease keeps the reader thread away);
+    /// otherwise a candidate (or the reader thread, if anyone needs input) is
+    /// woken.
     pub fn release_input(&mut self, ended: bool, reading: Option<u32>, now: Instant) {
         let owner = self.payload_owner();
+        let run_continues = reading.is_some() && self.run_owner() == reading;
         let role = &mut self.input;
         role.reserved = None;
         let owner_waits = owner.and_then(|owner| role.candidates.iter().position(|(i, _)| *i == owner));
@@ -194,6 +198,12 @@ impl Session {
                 role.reserved = owner;
                 None
             }
+            // The holder read its own channel's large frame to the end: the next
+            // frame likely continues the run, and the holder is on its way back
+            // for it. Another reader woken now would read that frame's header
+            // only to hand the role back (or copy the run through the read
+            // buffer); the lease keeps the reader thread away meanwhile.
+            None if run_continues => None,
             None => role.candidates.first(),
         };
         if let Some((_, signal)) = candidate {
@@ -216,6 +226,15 @@ impl Session {
         let index = header.index;
         let direct = remaining as usize >= HANDOFF_MIN && self.data_target == DataTarget::Deliver(index);
         direct.then_some(index)
+    }
+
+    /// The channel whose large DATA frame was the last to arrive, complete, if
+    /// its reader could take the next one straight into its buffer: runs of a
+    /// channel's large frames are the rule.
+    fn run_owner(&self) -> Option<u32> {
+        let DataTarget::Deliver(index) = self.data_target else { return None };
+        let large = self.last_data_len as usize >= HANDOFF_MIN;
+        (large && self.decoder.is_at_frame_boundary()).then_some(index)
     }
 
     /// The reader thread's next step; `Read` hands it the role.
@@ -254,8 +273,7 @@ impl Session {
         // A header alone is worth its read only if a reader could then take the
         // payload: the holder, or an application reader waiting for the role.
         let handoff = reading.is_some() || !self.input.candidates.is_empty();
-        let large_came_last = self.last_data_len as usize >= HANDOFF_MIN;
-        if handoff && large_came_last && self.decoder.is_at_frame_boundary() {
+        if handoff && self.run_owner().is_some() {
             ReadPlan::HeaderOnly
         } else {
             ReadPlan::Buffered

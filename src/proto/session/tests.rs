@@ -536,7 +536,8 @@ fn the_input_role_is_kept_for_the_reader_whose_payload_is_arriving() {
 /// if a reader could take the payload (the holder, or an application reader
 /// waiting for the role): once the header names a large frame, the role is kept
 /// for its channel's waiting reader, which reads the payload straight into its
-/// buffer. After a small frame, reads go to the read buffer.
+/// buffer, and left free for it once it read the frame to the end. After a small
+/// frame, reads go to the read buffer.
 #[test]
 fn after_a_large_frame_the_next_header_is_read_alone() {
     let large = |id| SessionConfig { chunk_size: 16 * 1024, initial_window: 256 * 1024, ..config(id) };
@@ -566,6 +567,11 @@ fn after_a_large_frame_the_next_header_is_read_alone() {
     assert_eq!(p.b.plan_read(Some((by, 1 << 20))), ReadPlan::Payload(65536));
     assert_eq!(p.b.handle_read_into(by, &[], &wire[x_frame + HEADER_LEN..y_frame], p.now), 65536);
     assert_eq!(p.b.plan_read(Some((by, 1 << 20))), ReadPlan::HeaderFirst, "y's frame came last");
+    // y's reader leaves with its frame: the role is left free for it to come
+    // back for the next one, and the reader thread waits out the lease.
+    p.b.release_input(false, Some(by), p.now);
+    assert_eq!(p.b.reader_turn(p.now), ReaderTurn::WaitUntil(p.now + input::LEASE));
+    assert!(p.b.claim_input(by, &y_reader, p.now));
     p.b.handle_input(&wire[y_frame..], p.now);
     assert_eq!(p.b.plan_read(Some((by, 1 << 20))), ReadPlan::Buffered, "a small frame came last");
 }
