@@ -293,9 +293,9 @@ fn a_channel_cancelled_right_after_its_grant_still_counts_as_opened() {
     assert!(matches!(p.a.write(index, b"late"), Poll::Ready(Err(Error::ChannelReset { code: ErrorCode::CANCEL, .. }))));
 }
 
-/// A grant due again within `FAST_GRANT_INTERVAL` of the last one doubles the
-/// window (the reader keeps up; the window sets the pace of ACKs); grants further
-/// apart leave it as it is.
+/// A grant due again within `FAST_GRANT_INTERVAL` of the last one grows the
+/// window (the reader keeps up; the window sets the pace of ACKs): fourfold below
+/// `FAST_START_WINDOW`. Grants further apart leave it as it is.
 #[test]
 fn frequent_grants_grow_the_window_and_slow_ones_do_not() {
     let mut p = Pair::with(tuned(1, 8000), tuned(2, 8000));
@@ -310,14 +310,14 @@ fn frequent_grants_grow_the_window_and_slow_ones_do_not() {
     let soon = opened + window::FAST_GRANT_INTERVAL / 2;
     assert!(matches!(p.b.read(accepted, &mut buf, soon), Poll::Ready(Ok(600))));
     p.pump();
-    assert_eq!(p.a.available_credits(index), 2000, "the window doubled");
+    assert_eq!(p.a.available_credits(index), 4000, "the window quadrupled");
 
-    assert!(matches!(p.a.write(index, &[2; 1200]), Poll::Ready(Ok(1200))));
+    assert!(matches!(p.a.write(index, &[2; 2400]), Poll::Ready(Ok(2400))));
     p.pump();
     let later = soon + window::FAST_GRANT_INTERVAL * 5;
-    assert!(matches!(p.b.read(accepted, &mut buf, later), Poll::Ready(Ok(1200))));
+    assert!(matches!(p.b.read(accepted, &mut buf, later), Poll::Ready(Ok(2400))));
     p.pump();
-    assert_eq!(p.a.available_credits(index), 2000, "a slow grant keeps the window");
+    assert_eq!(p.a.available_credits(index), 4000, "a slow grant keeps the window");
 }
 
 /// With credits to spare, a channel queues at most `send_buffer_size` encoded bytes;
@@ -453,9 +453,8 @@ fn a_higher_priority_channel_holds_lower_windows_down() {
         p.pump();
         p.a.available_credits(low)
     };
-    assert_eq!(round(&mut p), 2000);
     assert_eq!(round(&mut p), 4000);
-    assert_eq!(round(&mut p), 8000);
+    assert_eq!(round(&mut p), 16_000);
     let high = p.open("high", 200);
     assert!(matches!(p.a.write(high, b"!"), Poll::Ready(Ok(1))));
     p.pump();
@@ -629,7 +628,7 @@ fn a_starved_writer_grows_the_window_only_for_a_reader_that_keeps_up() {
         }
         p.pump();
     }
-    assert_eq!(window(&p), 8000, "doubled three times");
+    assert_eq!(window(&p), 16_000, "quadrupled up to the maximum");
 }
 
 /// The rest of a DATA payload for a channel with nothing buffered may go straight

@@ -22,6 +22,12 @@ pub(super) const FAST_GRANT_INTERVAL: Duration = Duration::from_millis(2);
 /// scheduler cannot let a higher-priority frame overtake it.
 pub(super) const OUTRANKED_WINDOWS: u32 = 4;
 
+/// Below this a window that limits its channel quadruples rather than doubles: at
+/// the start of a transfer each step costs the writer a stall of a round trip,
+/// and with many busy channels those stalls added up to a tenth of a 10 MiB
+/// transfer per channel.
+pub(super) const FAST_START_WINDOW: u32 = 1 << 20;
+
 /// Signs, seen as the application reads, that a channel's window is what limits it.
 #[derive(Clone, Copy, Debug)]
 struct WindowLimit {
@@ -36,7 +42,8 @@ struct WindowLimit {
 }
 
 /// Window auto-tuning, applied as the application reads. When the window limits
-/// the channel (see [`WindowLimit`]) it doubles, within `max` and the session's
+/// the channel (see [`WindowLimit`]) it doubles (quadruples below
+/// [`FAST_START_WINDOW`]), within `max` and the session's
 /// growth `budget`; above `max` (a higher priority became active) it shrinks to it.
 /// A channel read again after being idle starts over from the initial window, so
 /// idle channels do not keep large windows. Returns the change in the session's
@@ -54,7 +61,9 @@ fn tune_window(channel: &mut InChannel, limit: WindowLimit, max: u32, budget: u6
     if !(limit.starved || limit.fast_grants) || window >= max {
         return 0;
     }
-    let growth = u64::from(window.min(max - window)).min(budget) as u32;
+    // Below FAST_START_WINDOW a window quadruples, above it doubles.
+    let factor = if window < FAST_START_WINDOW { 3 } else { 1 };
+    let growth = u64::from(window.saturating_mul(factor).min(max - window)).min(budget) as u32;
     channel.window.resize(window + growth);
     i64::from(growth)
 }
@@ -98,5 +107,27 @@ impl Session {
         if replace {
             self.top_active_priority = Some((priority, now));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::credit::RecvWindow;
+    use crate::proto::session::Signal;
+
+    #[test]
+    fn a_limited_window_quadruples_while_small_then_doubles() {
+        let now = Instant::now();
+        let window = RecvWindow::new(64 * 1024, 500);
+        let mut channel = InChannel::new("x".into(), 0, window, Signal::default(), now);
+        let limit = WindowLimit { starved: true, fast_grants: false };
+        let sizes: Vec<u32> = (0..5)
+            .map(|_| {
+                tune_window(&mut channel, limit, 16 << 20, u64::MAX, now);
+                channel.window.window() >> 10
+            })
+            .collect();
+        assert_eq!(sizes, [256, 1024, 2048, 4096, 8192]);
     }
 }
