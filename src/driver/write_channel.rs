@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 /// # Blocking
 /// [`write`](Write::write) takes as many bytes as the peer granted credits for and
 /// returns how many (at least one). When no frame that should go first is waiting
-/// (control frames, higher priorities, this channel's earlier frames) it writes
+/// (control frames, higher priorities queued or waiting to write, this channel's
+/// earlier frames) it writes
 /// their frames to the transport itself, straight from `buf`, and returns once the
 /// transport took them, so it may block in the transport like a socket write (see
 /// [`MultiplexerOptions::direct_writes`]): a write of at least `frame_chunk_size`
@@ -132,11 +133,15 @@ impl Write for WriteChannel {
                     // rather than copying the bytes into the queue; past the
                     // deadline they are queued after all.
                     drop(link.take());
-                    let Some(held) = shared.link(Some(deadline)) else { return self.queue(buf, deadline) };
+                    let Some(held) = shared.link(Some(deadline)) else {
+                        self.handle.update(|session, index| session.link_wait_over(index));
+                        return self.queue(buf, deadline);
+                    };
                     link = Some(held);
-                    let again = self
-                        .handle
-                        .poll_once(|session, index| session.write_or_claim(index, buf, Instant::now(), || true));
+                    let again = self.handle.poll_once(|session, index| {
+                        session.link_wait_over(index);
+                        session.write_or_claim(index, buf, Instant::now(), || true)
+                    });
                     written = match again {
                         Poll::Ready(result) => result?,
                         Poll::Pending => {

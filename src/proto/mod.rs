@@ -9,6 +9,7 @@ pub mod decoder;
 pub mod error_code;
 pub mod frame;
 pub mod heartbeat;
+pub mod levels;
 pub mod pool;
 pub mod recv_buffer;
 pub mod scheduler;

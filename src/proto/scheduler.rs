@@ -5,19 +5,20 @@
 //! O(1) whatever the number of channels. The caller keeps each channel in the
 //! scheduler at most once (a `scheduled` flag on the channel).
 
+use super::levels::Levels;
 use std::collections::VecDeque;
 
 /// Ready channels by priority.
 #[derive(Debug)]
 pub struct Scheduler {
     levels: Vec<VecDeque<u32>>,
-    occupied: [u64; 4],
+    occupied: Levels,
     len: usize,
 }
 
 impl Default for Scheduler {
     fn default() -> Self {
-        Scheduler { levels: (0..256).map(|_| VecDeque::new()).collect(), occupied: [0; 4], len: 0 }
+        Scheduler { levels: (0..256).map(|_| VecDeque::new()).collect(), occupied: Levels::default(), len: 0 }
     }
 }
 
@@ -25,7 +26,7 @@ impl Scheduler {
     /// Queues channel `index` behind the others of its priority.
     pub fn push(&mut self, priority: u8, index: u32) {
         self.levels[priority as usize].push_back(index);
-        self.occupied[priority as usize / 64] |= 1 << (priority % 64);
+        self.occupied.insert(priority);
         self.len += 1;
     }
 
@@ -35,7 +36,7 @@ impl Scheduler {
         let level = &mut self.levels[priority as usize];
         let index = level.pop_front().expect("occupied level is non-empty");
         if level.is_empty() {
-            self.occupied[priority as usize / 64] &= !(1 << (priority % 64));
+            self.occupied.remove(priority);
         }
         self.len -= 1;
         Some((priority, index))
@@ -43,8 +44,7 @@ impl Scheduler {
 
     /// The highest priority with a channel queued.
     pub fn highest(&self) -> Option<u8> {
-        let word = (0..4).rev().find(|&w| self.occupied[w] != 0)?;
-        Some((word * 64 + 63 - self.occupied[word].leading_zeros() as usize) as u8)
+        self.occupied.highest()
     }
 
     /// Number of queued channels.
@@ -62,7 +62,7 @@ impl Scheduler {
         for level in &mut self.levels {
             level.clear();
         }
-        self.occupied = [0; 4];
+        self.occupied.clear();
         self.len = 0;
     }
 }

@@ -8,7 +8,8 @@
 //!
 //! A write goes direct when no frame that should leave first is waiting (a
 //! control frame, a channel of higher priority, its own channel's earlier
-//! frames) and its caller can take the link. A small write also needs
+//! frames), no large write of a higher priority waits for the link, and its
+//! caller can take the link. A small write also needs
 //! the link to have been idle a moment ([`SMALL_WRITE_IDLE`]), so streams of
 //! small messages are coalesced by the writer thread. A large write (a chunk or
 //! more) that finds the link busy waits for it, as a write to a shared socket
@@ -44,7 +45,8 @@ pub enum Written {
     /// lets the link go.
     Direct(DirectWrite),
     /// A large write found the link busy: the caller should wait until it can take
-    /// the link, then write again holding it.
+    /// the link (or give up), report that with [`Session::link_wait_over`], and
+    /// write again holding it. Meanwhile lower priorities do not take the link.
     AwaitLink,
 }
 
@@ -102,10 +104,20 @@ impl Session {
                 return Poll::Ready(Ok(Written::Direct(direct)));
             }
             if size == WriteSize::Large {
+                let priority = self.outgoing[&index].priority;
+                self.link_waiters.add(priority);
                 return Poll::Ready(Ok(Written::AwaitLink));
             }
         }
         self.write(index, data).map_ok(Written::Queued)
+    }
+
+    /// The caller told to wait for the link ([`Written::AwaitLink`]) for channel
+    /// `index` stopped waiting: it took the link, or gave up.
+    pub fn link_wait_over(&mut self, index: u32) {
+        if let Some(channel) = self.outgoing.get(&index) {
+            self.link_waiters.remove(channel.priority);
+        }
     }
 
     /// A small direct write ended: the link was busy until `now`.
@@ -128,12 +140,14 @@ impl Session {
         // the batch size ran out) is as large as the write it belongs to:
         // queueing it would make the channel's next writes queue behind it.
         if len >= self.config.chunk_size || channel.cut_short {
-            // Only control frames and higher priorities go first. Lower ones would
-            // leave after this write anyway; equal ones get their turn when the
-            // writer thread next takes the link. (Queueing behind equals instead
-            // would make every large write of a busy priority level queue for as
-            // long as any of them does, and all of them copy.)
-            let outranked = !self.urgent.is_empty() || self.scheduler.highest() > Some(channel.priority);
+            // Only control frames and higher priorities go first, queued or
+            // waiting for the link. Lower ones would leave after this write
+            // anyway; equal ones get their turn when the writer thread next takes
+            // the link. (Queueing behind equals instead would make every large
+            // write of a busy priority level queue for as long as any of them
+            // does, and all of them copy.)
+            let higher = self.scheduler.highest().max(self.link_waiters.highest()) > Some(channel.priority);
+            let outranked = !self.urgent.is_empty() || higher;
             return (!outranked).then_some(WriteSize::Large);
         }
         let idle = !self.wants_transmit() && now.saturating_duration_since(self.last_transmit) >= SMALL_WRITE_IDLE;

@@ -26,6 +26,7 @@ use super::decoder::Decoder;
 use super::error_code::ErrorCode;
 use super::frame::{self, MAX_CHANNEL_INDEX, MIN_MAX_FRAME_SIZE};
 use super::heartbeat::{Beat, Heartbeat, HeartbeatConfig, RttStats};
+use super::levels::LevelCounts;
 use super::pool::BufferPool;
 use super::scheduler::Scheduler;
 use super::timer::{Timer, Timers};
@@ -158,6 +159,8 @@ pub struct Session {
 
     urgent: Vec<u8>,
     scheduler: Scheduler,
+    /// Priorities of the large writes waiting for the link (see `direct`).
+    link_waiters: LevelCounts,
     /// Who reads the transport.
     input: InputRole,
     /// When the last transmission began (a direct write) or ended (a batch).
@@ -215,6 +218,7 @@ impl Session {
             goaway_received: None,
             urgent: Vec::new(),
             scheduler: Scheduler::default(),
+            link_waiters: LevelCounts::default(),
             input: InputRole::default(),
             last_transmit: now,
             pool,

@@ -359,6 +359,7 @@ fn direct_writes_take_the_link_wait_for_it_or_queue() {
     let busy = p.a.write_or_claim(other, &data, later, || false);
     assert!(matches!(busy, Poll::Ready(Ok(Written::AwaitLink))), "a large write waits for a busy link");
     assert_eq!(p.a.available_credits(other), 1000);
+    p.a.link_wait_over(other);
     let small = p.a.write_or_claim(other, &data[..10], later, || panic!("a small write never waits for the link"));
     assert!(matches!(small, Poll::Ready(Ok(Written::Queued(10)))));
     // y's frames wait for the writer thread: y must not overtake them; x, of the
@@ -386,8 +387,29 @@ fn the_rest_of_a_direct_write_cut_short_waits_for_the_link() {
     assert_eq!(frames.payload_len(), 300);
     let rest = p.a.write_or_claim(index, &data[300..], p.now, || false);
     assert!(matches!(rest, Poll::Ready(Ok(Written::AwaitLink))));
+    p.a.link_wait_over(index);
     let small = p.a.write_or_claim(other, &data[300..], p.now, || false);
     assert!(matches!(small, Poll::Ready(Ok(Written::Queued(50)))), "a small write of its own queues");
+}
+
+/// A large write does not take the link while a large write of a higher priority
+/// waits for it: it queues, and the higher one gets the link next. Once that one
+/// stopped waiting, lower priorities take the link again.
+#[test]
+fn a_large_write_leaves_the_link_to_a_higher_priority_waiting_for_it() {
+    let mut p = Pair::new();
+    let (low, high) = (p.open("low", 1), p.open("high", 200));
+    assert!(matches!(p.b.accept(Some("low")), Poll::Ready(Ok(_))));
+    let other_low = p.open("other low", 1); // at most two opens wait for an accept
+    let data = [7u8; 250];
+    let waits = p.a.write_or_claim(high, &data, p.now, || false);
+    assert!(matches!(waits, Poll::Ready(Ok(Written::AwaitLink))));
+    let yields = p.a.write_or_claim(low, &data, p.now, || panic!("the link is left to the higher priority"));
+    assert!(matches!(yields, Poll::Ready(Ok(Written::Queued(250)))));
+    p.a.link_wait_over(high);
+    let Poll::Ready(Ok(Written::Direct(_))) = p.a.write_or_claim(other_low, &data, p.now, || true) else {
+        panic!("nobody of a higher priority waits any more")
+    };
 }
 
 /// A large write goes direct ahead of lower priorities waiting for the writer
