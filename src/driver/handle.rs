@@ -39,15 +39,6 @@ impl ChannelHandle {
         }
     }
 
-    /// Runs `poll` under the session lock once, then wakes whoever the operation
-    /// concerns.
-    pub fn poll_once<T>(&self, poll: impl FnOnce(&mut Session, u32) -> Poll<Result<T>>) -> Poll<Result<T>> {
-        let mut session = self.shared.lock();
-        let result = poll(&mut session, self.index);
-        self.shared.finish(session);
-        result
-    }
-
     /// Reads the incoming channel into `out`, blocking like [`block_on`](Self::block_on).
     /// With no deadline, the caller reads the transport itself when the session's
     /// input role is free instead of sleeping, straight into `out` when the bytes
@@ -79,11 +70,13 @@ impl ChannelHandle {
         }
     }
 
-    /// Runs `f` on the session once, then wakes whoever it concerns.
-    pub fn update(&self, f: impl FnOnce(&mut Session, u32)) {
+    /// Runs `f` on the session once, then wakes whoever it concerns; returns what
+    /// `f` returned.
+    pub fn update<T>(&self, f: impl FnOnce(&mut Session, u32) -> T) -> T {
         let mut session = self.shared.lock();
-        f(&mut session, self.index);
+        let result = f(&mut session, self.index);
         self.shared.finish(session);
+        result
     }
 }
 

@@ -138,7 +138,7 @@ impl Write for WriteChannel {
                         return self.queue(buf, deadline);
                     };
                     link = Some(held);
-                    let again = self.handle.poll_once(|session, index| {
+                    let again = self.handle.update(|session, index| {
                         session.link_wait_over(index);
                         session.write_or_claim(index, buf, Instant::now(), || true)
                     });

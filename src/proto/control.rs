@@ -109,8 +109,8 @@ impl<'a> Control<'a> {
             Control::Reconnect(body) => put(out, RECONNECT, body),
             Control::Unknown(subtype) => out.push(subtype),
         }
-        let len = (out.len() - start - super::frame::HEADER_LEN) as u32;
-        out[start + 5..start + 9].copy_from_slice(&len.to_be_bytes());
+        let len = out.len() - start - super::frame::HEADER_LEN;
+        super::frame::set_len(&mut out[start..], len);
     }
 }
 

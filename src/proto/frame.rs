@@ -139,9 +139,16 @@ impl FrameHeader {
         let mut out = [0u8; HEADER_LEN];
         out[..4].copy_from_slice(&self.index.to_be_bytes());
         out[4] = self.kind as u8;
-        out[5..].copy_from_slice(&self.len.to_be_bytes());
+        set_len(&mut out, self.len as usize);
         out
     }
+}
+
+/// Sets the payload length of the encoded header at the start of `header`, for
+/// frames whose length is known only once their payload was appended.
+pub fn set_len(header: &mut [u8], len: usize) {
+    debug_assert!(len <= u32::MAX as usize);
+    header[5..HEADER_LEN].copy_from_slice(&(len as u32).to_be_bytes());
 }
 
 /// Appends a frame header to `out`.

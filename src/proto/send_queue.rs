@@ -9,7 +9,7 @@
 //! long runs of one channel's payload it can read straight into its buffer. The
 //! writer thread takes a frame's segments together, never splitting a frame.
 
-use super::frame::{put_fin, put_header, FrameType, HEADER_LEN};
+use super::frame::{put_fin, put_header, set_len, FrameType, HEADER_LEN};
 use super::pool::BufferPool;
 use std::collections::VecDeque;
 
@@ -77,8 +77,7 @@ impl SendQueue {
             let take = (max_frame - frame.len).min(chunk - self.tail_payload).min(data.len());
             self.segments.back_mut().expect("a segment was just ensured").0.extend_from_slice(&data[..take]);
             frame.len += take;
-            let header = &mut self.segments[(frame.seq - self.popped) as usize].0[frame.start..];
-            header[5..HEADER_LEN].copy_from_slice(&(frame.len as u32).to_be_bytes());
+            set_len(&mut self.segments[(frame.seq - self.popped) as usize].0[frame.start..], frame.len);
             self.open_data = Some(frame);
             self.tail_payload += take;
             self.bytes += take;
