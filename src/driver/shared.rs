@@ -131,7 +131,7 @@ impl Shared {
                 (Some(input), ReadPlan::HeaderFirst) => {
                     input.transport.read_vectored(&mut [IoSliceMut::new(&mut head), IoSliceMut::new(out)])
                 }
-                (Some(input), ReadPlan::HeaderOnly) => input.transport.read(&mut head),
+                (Some(input), ReadPlan::HeaderOnly(len)) => input.transport.read(&mut head[..len]),
                 (Some(input), ReadPlan::Buffered) => input.read_buffered(Instant::now()),
             };
             (input, result)
@@ -158,7 +158,7 @@ impl Shared {
                         let split = n.min(HEADER_LEN);
                         delivered = session.handle_read_into(index, &head[..split], &out[..n - split], now);
                     }
-                    ReadPlan::HeaderOnly => session.handle_input(&head[..n], now),
+                    ReadPlan::HeaderOnly(_) => session.handle_input(&head[..n], now),
                 }
                 false
             }

@@ -64,6 +64,15 @@ impl Decoder {
         matches!(self.state, State::Header { have: 0, .. })
     }
 
+    /// How many bytes of the next frame's header are still to come (all of them
+    /// at a frame boundary); `None` inside a payload.
+    pub fn header_missing(&self) -> Option<usize> {
+        match self.state {
+            State::Header { have, .. } => Some(HEADER_LEN - have),
+            _ => None,
+        }
+    }
+
     /// The channel DATA frame whose payload is arriving, and how many of its
     /// payload bytes are still to come; `None` between DATA payloads.
     pub fn data_remaining(&self) -> Option<(FrameHeader, u32)> {

@@ -96,7 +96,7 @@ impl FrameSink for Inbound<'_> {
             Phase::Open => {}
         }
         self.session.data_target = self.classify_data(header);
-        self.session.last_data_len = header.len;
+        self.session.note_data_frame(header);
         Ok(())
     }
 

@@ -34,12 +34,16 @@
 //! payload straight into its buffer instead of someone copying it through the
 //! read buffer. Writers send long runs of a channel as one frame (up to a turn,
 //! see `SendQueue`) or as runs of large frames (direct writes), so most of a busy
-//! channel's bytes arrive that way. After a large frame, the holder of the role
-//! reads the next header alone when a reader could take its payload (itself, or
-//! a waiting candidate): the header names the channel before any of the payload
-//! is read, so the payload can go straight to its reader.
+//! channel's bytes arrive that way. Between the frames of such a run, the holder
+//! of the role reads the next header alone when a reader could take its payload
+//! (itself, or a waiting candidate): the header names the channel before any of
+//! the payload is read, so the payload can go straight to its reader. A small
+//! frame of the run's own channel does not end the run: a write cut short by
+//! credits arrives as a large frame and a small rest, and a writer whose writes
+//! are not a multiple of the credits cuts one short at every window.
 
 use super::{CloseKind, DataTarget, Phase, Session, Signal};
+use crate::proto::frame::FrameHeader;
 use std::time::{Duration, Instant};
 
 /// How long the role stays free for the application thread that just left it, or
@@ -70,11 +74,14 @@ pub enum ReadPlan {
     /// One vectored read: a frame header into a small buffer, what follows into
     /// the caller's buffer, where it stays if the frame is its channel's DATA.
     HeaderFirst,
-    /// Just the next frame header, into a small buffer: a large DATA frame came
-    /// last, so another is likely coming, and once its header names the channel,
-    /// that channel's reader can take the role and read the payload straight into
-    /// its buffer (see [`Session::release_input`]).
-    HeaderOnly,
+    /// Just the rest of the next frame header (this many bytes), into a small
+    /// buffer: a run of large DATA frames is arriving, so another is likely
+    /// coming, and once its header names the channel, that channel's reader can
+    /// take the role and read the payload straight into its buffer (see
+    /// [`Session::release_input`]). Also when a read into a caller's buffer ended
+    /// a few bytes into the next header, as it does after a frame shorter than
+    /// the buffer.
+    HeaderOnly(usize),
 }
 
 /// What the reader thread should do next.
@@ -228,13 +235,26 @@ impl Session {
         direct.then_some(index)
     }
 
-    /// The channel whose large DATA frame was the last to arrive, complete, if
-    /// its reader could take the next one straight into its buffer: runs of a
-    /// channel's large frames are the rule.
+    /// Notes a DATA frame's header for run detection: a large frame starts (or
+    /// continues) a run of its channel; a small frame of the same channel keeps
+    /// it (the rest of a write that ran out of credits, a writer's odd-sized
+    /// last write); any other channel's frame ends it.
+    pub(super) fn note_data_frame(&mut self, header: FrameHeader) {
+        let large = header.len as usize >= HANDOFF_MIN;
+        self.run = match self.run {
+            _ if large => Some(header.index),
+            Some(run) if run == header.index => Some(run),
+            _ => None,
+        };
+    }
+
+    /// The channel whose run of large frames the input is in, between two of
+    /// its frames (the next header may have begun to arrive), if its reader could
+    /// take the next payload straight into its buffer: runs of a channel's large
+    /// frames are the rule.
     fn run_owner(&self) -> Option<u32> {
         let DataTarget::Deliver(index) = self.data_target else { return None };
-        let large = self.last_data_len as usize >= HANDOFF_MIN;
-        (large && self.decoder.is_at_frame_boundary()).then_some(index)
+        (self.run == Some(index) && self.decoder.header_missing().is_some()).then_some(index)
     }
 
     /// The reader thread's next step; `Read` hands it the role.
@@ -273,10 +293,9 @@ impl Session {
         // A header alone is worth its read only if a reader could then take the
         // payload: the holder, or an application reader waiting for the role.
         let handoff = reading.is_some() || !self.input.candidates.is_empty();
-        if handoff && self.run_owner().is_some() {
-            ReadPlan::HeaderOnly
-        } else {
-            ReadPlan::Buffered
+        match self.decoder.header_missing() {
+            Some(missing) if handoff && self.run_owner().is_some() => ReadPlan::HeaderOnly(missing),
+            _ => ReadPlan::Buffered,
         }
     }
 

@@ -131,8 +131,9 @@ pub struct Session {
     error: Option<Error>,
     decoder: Decoder,
     data_target: DataTarget,
-    /// Payload length of the last channel DATA frame.
-    last_data_len: u32,
+    /// The channel whose run of large DATA frames the input is in (see
+    /// `Session::note_data_frame`).
+    run: Option<u32>,
     peer_session_id: Option<u64>,
     peer_max_frame: u32,
     started: Instant,
@@ -199,7 +200,7 @@ impl Session {
             phase: Phase::Handshaking,
             error: None,
             data_target: DataTarget::Discard,
-            last_data_len: 0,
+            run: None,
             peer_session_id: None,
             peer_max_frame: MIN_MAX_FRAME_SIZE,
             started: now,

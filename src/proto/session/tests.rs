@@ -581,7 +581,7 @@ fn after_a_large_frame_the_next_header_is_read_alone() {
     assert_eq!(p.b.plan_read(None), ReadPlan::Buffered, "no reader could take a payload");
     let y_reader = Signal::default();
     assert!(!p.b.claim_input(by, &y_reader, p.now));
-    assert_eq!(p.b.plan_read(None), ReadPlan::HeaderOnly);
+    assert_eq!(p.b.plan_read(None), ReadPlan::HeaderOnly(HEADER_LEN));
     p.b.handle_input(&wire[x_frame..x_frame + HEADER_LEN], p.now);
     p.b.release_input(false, None, p.now);
     assert!(p.b.claim_input(by, &y_reader, p.now), "kept for y's reader");
@@ -595,6 +595,39 @@ fn after_a_large_frame_the_next_header_is_read_alone() {
     assert!(p.b.claim_input(by, &y_reader, p.now));
     p.b.handle_input(&wire[y_frame..], p.now);
     assert_eq!(p.b.plan_read(Some((by, 1 << 20))), ReadPlan::Buffered, "a small frame came last");
+}
+
+/// A small frame of the run's own channel (the rest of a write cut short by
+/// credits) does not end the run; when a read stopped a few bytes into the next
+/// header, only the rest of the header is read; another channel's frame ends
+/// the run.
+#[test]
+fn a_run_outlasts_its_own_small_frames_and_split_headers() {
+    let large = |id| SessionConfig { chunk_size: 16 * 1024, initial_window: 256 * 1024, ..config(id) };
+    let mut p = Pair::with(large(1), large(2));
+    let (x, y) = (p.open("x", 128), p.open("y", 128));
+    let Poll::Ready(Ok(bx)) = p.b.accept(Some("x")) else { panic!("x arrived") };
+    assert!(matches!(p.b.accept(Some("y")), Poll::Ready(Ok(_))));
+    let mut wire = Vec::new();
+    for (channel, len) in [(x, 65535), (x, 1), (x, 65536), (y, 100)] {
+        assert!(matches!(p.a.write(channel, &vec![7; len]), Poll::Ready(Ok(n)) if n == len));
+        wire.extend(transmit(&mut p.a));
+    }
+    let lengths: Vec<u32> = frames(&wire).iter().map(|(h, _)| h.len).collect();
+    assert_eq!(lengths, [65535, 1, 65536, 100]);
+    let third = 2 * HEADER_LEN + 65536;
+    let fourth = third + HEADER_LEN + 65536;
+
+    assert_eq!(p.b.reader_turn(p.now), ReaderTurn::Read);
+    assert!(!p.b.claim_input(bx, &Signal::default(), p.now), "a candidate");
+    p.b.handle_input(&wire[..third], p.now);
+    assert_eq!(p.b.plan_read(None), ReadPlan::HeaderOnly(HEADER_LEN), "x's 1-byte frame kept the run");
+    p.b.handle_input(&wire[third..third + 3], p.now);
+    assert_eq!(p.b.plan_read(None), ReadPlan::HeaderOnly(HEADER_LEN - 3), "the rest of the header");
+    p.b.handle_input(&wire[third + 3..fourth], p.now);
+    assert_eq!(p.b.plan_read(None), ReadPlan::HeaderOnly(HEADER_LEN));
+    p.b.handle_input(&wire[fourth..], p.now);
+    assert_eq!(p.b.plan_read(None), ReadPlan::Buffered, "y's frame ended x's run");
 }
 
 /// While an application holds the role the reader thread checks back at
