@@ -39,6 +39,11 @@ impl CreditError {
     }
 }
 
+/// Writes shorter than this are not worth lining grants up with (see
+/// `RecvWindow::consume`): a split one costs little, and queued writes leave in
+/// chunks whatever their size.
+pub const GRID_MIN_WRITE: u32 = 32 * 1024;
+
 /// The opener's view of a channel's credits.
 #[derive(Debug, Clone, Default)]
 pub struct SendCredit {
@@ -111,6 +116,12 @@ pub struct RecvWindow {
     initial: u32,
     /// Fraction of the window, in thousandths, whose consumption triggers a grant.
     threshold_permille: u32,
+    /// The grid the opener's writes follow, as a `received` position where one
+    /// began and their length: known once two DATA frames in a row had the same
+    /// length (see `grid_slack`).
+    write_grid: Option<(u64, u32)>,
+    /// Length of the last DATA frame.
+    last_frame_len: u32,
 }
 
 impl RecvWindow {
@@ -124,6 +135,8 @@ impl RecvWindow {
             window: initial,
             initial,
             threshold_permille: threshold_permille.clamp(1, 1000),
+            write_grid: None,
+            last_frame_len: 0,
         }
     }
 
@@ -154,6 +167,12 @@ impl RecvWindow {
         if self.received + u64::from(len) > self.granted {
             return false;
         }
+        // A frame of another length (a write cut short by credits, its rest)
+        // leaves the grid as it was.
+        if len == self.last_frame_len && len >= GRID_MIN_WRITE {
+            self.write_grid = Some((self.received, len));
+        }
+        self.last_frame_len = len;
         self.received += u64::from(len);
         true
     }
@@ -168,8 +187,21 @@ impl RecvWindow {
     pub fn consume(&mut self, n: usize) -> Option<u32> {
         self.consumed += n as u64;
         let due = self.due(self.consumed)?;
+        let due = due - self.off_grid(self.granted + due).filter(|&off| off < due).unwrap_or(0);
         self.granted += due;
         Some(due as u32)
+    }
+
+    /// How far a grant's limit `limit` lies past the last write boundary on the
+    /// grid of the opener's writes. Where a limit falls inside a write, the
+    /// opener sends what the credits allow and the rest later, a frame of its
+    /// own, often a few bytes (writes need not line up with windows: one
+    /// odd-sized write shifts every later one). A grant that stops on the grid,
+    /// holding the difference back for the next one, lets writes leave whole.
+    /// Only for writes of [`GRID_MIN_WRITE`] up to a quarter of the window.
+    fn off_grid(&self, limit: u64) -> Option<u64> {
+        let (start, len) = self.write_grid?;
+        (len <= self.window / 4 && limit > start).then(|| (limit - start) % u64::from(len))
     }
 
     /// True when consuming `n` more bytes would make a grant due.
@@ -190,6 +222,23 @@ impl RecvWindow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Once two frames in a row had the same large length, a grant stops on the
+    /// grid of the opener's writes, holding the rest back for the next grant; with
+    /// no grid it tops the allowance up to the window.
+    #[test]
+    fn grants_stop_on_the_grid_of_the_writes() {
+        let (write, window) = (65_536u64, 262_144u32);
+        let mut gridded = RecvWindow::new(window, 500);
+        assert!(gridded.receive(write as u32) && gridded.receive(write as u32));
+        assert_eq!(gridded.consume(140_000), Some(131_072));
+        assert_eq!(gridded.granted % write, 0, "a whole number of writes");
+        assert_eq!(gridded.consume(0), None, "the rest waits for the next grant");
+
+        let mut plain = RecvWindow::new(window, 500);
+        assert!(plain.receive(65_535) && plain.receive(65_537));
+        assert_eq!(plain.consume(140_000), Some(140_000));
+    }
 
     #[test]
     fn send_credit_tracks_positions() {
