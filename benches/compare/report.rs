@@ -112,6 +112,7 @@ impl Results {
         out.push_str(
             "\nCells: median (min–max) over runs. Ratios: median / median; ↑ higher is better, ↓ lower is better.\n",
         );
+        out.push_str(&self.paired_markdown());
         // Why cells read n/a, one line per system.
         for (i, system) in self.systems.iter().enumerate() {
             let mut reasons: Vec<&str> = Vec::new();
@@ -129,6 +130,53 @@ impl Results {
         }
         for n in notes {
             let _ = writeln!(out, "- {n}");
+        }
+        out
+    }
+}
+
+impl Results {
+    /// The ratios run by run: each run measures every system back to back, so
+    /// netconduit's figure over a baseline's from the same run compares them
+    /// under the same machine conditions, which a ratio of medians taken from
+    /// different runs does not when the machine's speed drifts between runs.
+    /// Rows where some system has no value for some run are left out.
+    fn paired_markdown(&self) -> String {
+        let mut out = String::new();
+        let subject = self.systems[0];
+        let mut header = vec!["Scenario".to_string()];
+        header.extend(self.systems[1..].iter().map(|s| format!("{subject} / {s}, run by run")));
+        let mut lines = Vec::new();
+        for row in &self.rows {
+            let ours = &row.cells[0].values;
+            let cols: Vec<String> = row.cells[1..]
+                .iter()
+                .map(|cell| {
+                    let paired = ours.len() == cell.values.len() && cell.values.iter().all(|v| *v != 0.0);
+                    let ratios: Vec<f64> = ours.iter().zip(&cell.values).map(|(a, b)| a / b).collect();
+                    match Summary::of(&ratios) {
+                        Some(s) if paired && ratios.len() > 1 => {
+                            format!("{:.2} ({:.2}–{:.2})", s.median, s.min, s.max)
+                        }
+                        _ => "–".to_string(),
+                    }
+                })
+                .collect();
+            if cols.iter().any(|c| c != "–") {
+                lines.push([vec![row.def.label.clone()], cols].concat());
+            }
+        }
+        if lines.is_empty() {
+            return out;
+        }
+        out.push_str("\nRatios run by run (each run measures every system back to back): median (min–max).\n\n");
+        line(&mut out, &header);
+        line(
+            &mut out,
+            &header.iter().enumerate().map(|(i, _)| if i < 1 { "---" } else { "--:" }.to_string()).collect::<Vec<_>>(),
+        );
+        for cols in lines {
+            line(&mut out, &cols);
         }
         out
     }
