@@ -316,13 +316,26 @@ fn server_closes_tcp_after_close_handshake() {
 fn shutdown_unblocks_reader() {
     let ((mut c_read, mut c_write), (_s_read, _s_write)) = our_pair(&WsConfig::default());
     let handle = c_write.shutdown_handle();
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
     let reader = thread::spawn(move || {
+        tid_tx.send(std::fs::read_link("/proc/thread-self").ok()).unwrap();
         let started = Instant::now();
         let mut buf = [0u8; 8];
         let n = c_read.read(&mut buf).unwrap();
         (n, started.elapsed())
     });
-    thread::sleep(Duration::from_millis(200));
+    // Shut down once the reader sleeps in its read (Linux: its state in /proc),
+    // so the shutdown has a blocked read to end.
+    if let Some(task) = tid_rx.recv().unwrap() {
+        let stat = std::path::Path::new("/proc").join(task).join("stat");
+        let sleeping =
+            || std::fs::read_to_string(&stat).is_ok_and(|s| s.rsplit(") ").next().is_some_and(|f| f.starts_with('S')));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !sleeping() {
+            assert!(Instant::now() < deadline, "the reader never blocked");
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
     handle.shutdown().unwrap();
     let (n, waited) = reader.join().unwrap();
     assert_eq!(n, 0);
