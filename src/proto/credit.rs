@@ -42,7 +42,7 @@ impl CreditError {
 /// Writes shorter than this are not worth lining grants up with (see
 /// `RecvWindow::consume`): a split one costs little, and queued writes leave in
 /// chunks whatever their size.
-pub const GRID_MIN_WRITE: u32 = 32 * 1024;
+pub(crate) const GRID_MIN_WRITE: u32 = 32 * 1024;
 
 /// The opener's view of a channel's credits.
 #[derive(Debug, Clone, Default)]
@@ -118,7 +118,7 @@ pub struct RecvWindow {
     threshold_permille: u32,
     /// The grid the opener's writes follow, as a `received` position where one
     /// began and their length: known once two DATA frames in a row had the same
-    /// length (see `grid_slack`).
+    /// length (see `off_grid`).
     write_grid: Option<(u64, u32)>,
     /// Length of the last DATA frame.
     last_frame_len: u32,
