@@ -65,6 +65,13 @@ impl Pair {
         }
     }
 
+    /// Two sessions with 16 KiB chunks and 256 KiB windows: room for a few
+    /// large frames per channel before the first grant.
+    fn large_frames() -> Pair {
+        let large = |id| SessionConfig { chunk_size: 16 * 1024, initial_window: 256 * 1024, ..config(id) };
+        Pair::with(large(1), large(2))
+    }
+
     fn open(&mut self, id: &str, priority: u8) -> u32 {
         let index = self.a.open(id, priority, Signal::default(), self.now).unwrap();
         self.pump();
@@ -528,8 +535,7 @@ fn waiting_readers_take_turns_at_the_input_role() {
 /// into its buffer: others cannot take the role until the lease ends.
 #[test]
 fn the_input_role_is_kept_for_the_reader_whose_payload_is_arriving() {
-    let large = |id| SessionConfig { chunk_size: 16 * 1024, initial_window: 256 * 1024, ..config(id) };
-    let mut p = Pair::with(large(1), large(2));
+    let mut p = Pair::large_frames();
     let (x, y) = (p.open("x", 128), p.open("y", 128));
     let Poll::Ready(Ok(bx)) = p.b.accept(Some("x")) else { panic!("x arrived") };
     let Poll::Ready(Ok(by)) = p.b.accept(Some("y")) else { panic!("y arrived") };
@@ -561,8 +567,7 @@ fn the_input_role_is_kept_for_the_reader_whose_payload_is_arriving() {
 /// frame, reads go to the read buffer.
 #[test]
 fn after_a_large_frame_the_next_header_is_read_alone() {
-    let large = |id| SessionConfig { chunk_size: 16 * 1024, initial_window: 256 * 1024, ..config(id) };
-    let mut p = Pair::with(large(1), large(2));
+    let mut p = Pair::large_frames();
     let (x, y) = (p.open("x", 128), p.open("y", 128));
     assert!(matches!(p.b.accept(Some("x")), Poll::Ready(Ok(_))));
     let z = p.open("z", 128); // at most two opens wait for an accept
@@ -603,8 +608,7 @@ fn after_a_large_frame_the_next_header_is_read_alone() {
 /// the run.
 #[test]
 fn a_run_outlasts_its_own_small_frames_and_split_headers() {
-    let large = |id| SessionConfig { chunk_size: 16 * 1024, initial_window: 256 * 1024, ..config(id) };
-    let mut p = Pair::with(large(1), large(2));
+    let mut p = Pair::large_frames();
     let (x, y) = (p.open("x", 128), p.open("y", 128));
     let Poll::Ready(Ok(bx)) = p.b.accept(Some("x")) else { panic!("x arrived") };
     assert!(matches!(p.b.accept(Some("y")), Poll::Ready(Ok(_))));
