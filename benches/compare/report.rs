@@ -112,7 +112,6 @@ impl Results {
         out.push_str(
             "\nCells: median (min–max) over runs. Ratios: median / median; ↑ higher is better, ↓ lower is better.\n",
         );
-        out.push_str(&self.paired_markdown());
         // Why cells read n/a, one line per system.
         for (i, system) in self.systems.iter().enumerate() {
             let mut reasons: Vec<&str> = Vec::new();
@@ -131,6 +130,7 @@ impl Results {
         for n in notes {
             let _ = writeln!(out, "- {n}");
         }
+        out.push_str(&self.paired_markdown());
         out
     }
 }
