@@ -72,10 +72,7 @@ impl Results {
         let subject = self.systems[0];
         header.extend(self.systems[1..].iter().map(|s| format!("{subject} / {s}")));
         line(&mut out, &header);
-        line(
-            &mut out,
-            &header.iter().enumerate().map(|(i, _)| if i < 2 { "---" } else { "--:" }.to_string()).collect::<Vec<_>>(),
-        );
+        line(&mut out, &rule(header.len(), 2));
 
         let mut notes: Vec<String> = Vec::new();
         for row in &self.rows {
@@ -133,9 +130,7 @@ impl Results {
         out.push_str(&self.paired_markdown());
         out
     }
-}
 
-impl Results {
     /// The ratios run by run: each run measures every system back to back, so
     /// netconduit's figure over a baseline's from the same run compares them
     /// under the same machine conditions, which a ratio of medians taken from
@@ -171,15 +166,17 @@ impl Results {
         }
         out.push_str("\nRatios run by run (each run measures every system back to back): median (min–max).\n\n");
         line(&mut out, &header);
-        line(
-            &mut out,
-            &header.iter().enumerate().map(|(i, _)| if i < 1 { "---" } else { "--:" }.to_string()).collect::<Vec<_>>(),
-        );
+        line(&mut out, &rule(header.len(), 1));
         for cols in lines {
             line(&mut out, &cols);
         }
         out
     }
+}
+
+/// The row under a table's header: `text` left-aligned columns, then numbers.
+fn rule(columns: usize, text: usize) -> Vec<String> {
+    (0..columns).map(|i| if i < text { "---" } else { "--:" }.to_string()).collect()
 }
 
 fn line(out: &mut String, cols: &[String]) {

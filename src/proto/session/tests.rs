@@ -78,6 +78,14 @@ impl Pair {
         assert!(matches!(self.a.poll_open(index), Poll::Ready(Ok(()))));
         index
     }
+
+    /// Opens channel `id` on `a` and accepts it on `b` (at most two opens wait
+    /// for an accept): its index on each side.
+    fn open_accepted(&mut self, id: &str, priority: u8) -> (u32, u32) {
+        let index = self.open(id, priority);
+        let Poll::Ready(Ok(accepted)) = self.b.accept(Some(id)) else { panic!("{id} arrived") };
+        (index, accepted)
+    }
 }
 
 fn transmit(session: &mut Session) -> Vec<u8> {
@@ -405,9 +413,8 @@ fn the_rest_of_a_direct_write_cut_short_waits_for_the_link() {
 #[test]
 fn a_large_write_leaves_the_link_to_a_higher_priority_waiting_for_it() {
     let mut p = Pair::new();
-    let (low, high) = (p.open("low", 1), p.open("high", 200));
-    assert!(matches!(p.b.accept(Some("low")), Poll::Ready(Ok(_))));
-    let other_low = p.open("other low", 1); // at most two opens wait for an accept
+    let ((low, _), (high, _)) = (p.open_accepted("low", 1), p.open_accepted("high", 200));
+    let (other_low, _) = p.open_accepted("other low", 1);
     let data = [7u8; 250];
     let waits = p.a.write_or_claim(high, &data, p.now, || false);
     assert!(matches!(waits, Poll::Ready(Ok(Written::AwaitLink))));
@@ -536,9 +543,7 @@ fn waiting_readers_take_turns_at_the_input_role() {
 #[test]
 fn the_input_role_is_kept_for_the_reader_whose_payload_is_arriving() {
     let mut p = Pair::large_frames();
-    let (x, y) = (p.open("x", 128), p.open("y", 128));
-    let Poll::Ready(Ok(bx)) = p.b.accept(Some("x")) else { panic!("x arrived") };
-    let Poll::Ready(Ok(by)) = p.b.accept(Some("y")) else { panic!("y arrived") };
+    let ((x, bx), (y, by)) = (p.open_accepted("x", 128), p.open_accepted("y", 128));
     assert!(matches!(p.a.write(x, &[5; 200 * 1024]), Poll::Ready(Ok(204800))));
     assert!(matches!(p.a.write(y, &[6; 100]), Poll::Ready(Ok(100))));
     let wire = transmit(&mut p.a);
@@ -568,11 +573,7 @@ fn the_input_role_is_kept_for_the_reader_whose_payload_is_arriving() {
 #[test]
 fn after_a_large_frame_the_next_header_is_read_alone() {
     let mut p = Pair::large_frames();
-    let (x, y) = (p.open("x", 128), p.open("y", 128));
-    assert!(matches!(p.b.accept(Some("x")), Poll::Ready(Ok(_))));
-    let z = p.open("z", 128); // at most two opens wait for an accept
-    assert!(matches!(p.b.accept(Some("z")), Poll::Ready(Ok(_))));
-    let Poll::Ready(Ok(by)) = p.b.accept(Some("y")) else { panic!("y arrived") };
+    let ((x, _), (y, by), (z, _)) = (p.open_accepted("x", 128), p.open_accepted("y", 128), p.open_accepted("z", 128));
     assert!(matches!(p.a.write(x, &[5; 64 * 1024]), Poll::Ready(Ok(65536))));
     assert!(matches!(p.a.write(y, &[6; 64 * 1024]), Poll::Ready(Ok(65536))));
     assert!(matches!(p.a.write(z, &[7; 100]), Poll::Ready(Ok(100))));
@@ -609,9 +610,7 @@ fn after_a_large_frame_the_next_header_is_read_alone() {
 #[test]
 fn a_run_outlasts_its_own_small_frames_and_split_headers() {
     let mut p = Pair::large_frames();
-    let (x, y) = (p.open("x", 128), p.open("y", 128));
-    let Poll::Ready(Ok(bx)) = p.b.accept(Some("x")) else { panic!("x arrived") };
-    assert!(matches!(p.b.accept(Some("y")), Poll::Ready(Ok(_))));
+    let ((x, bx), (y, _)) = (p.open_accepted("x", 128), p.open_accepted("y", 128));
     let mut wire = Vec::new();
     for (channel, len) in [(x, 65535), (x, 1), (x, 65536), (y, 100)] {
         assert!(matches!(p.a.write(channel, &vec![7; len]), Poll::Ready(Ok(n)) if n == len));
