@@ -6,6 +6,7 @@
 //! buffer nobody refers to: an earlier one all channels are done with, or a fresh
 //! one.
 
+use crate::proto::session::FrameEnds;
 use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::sync::Arc;
@@ -81,7 +82,9 @@ impl Input {
     /// Reads from the transport at `now` into a buffer no channel refers to: the
     /// current one, an earlier one channels let go of, a fresh one while within
     /// `MAX_SHARED_BYTES`, else the private overflow buffer. See [`landed`](Self::landed).
-    pub fn read_buffered(&mut self, now: Instant) -> io::Result<usize> {
+    /// While large frames arrive (`ends`), the read takes the whole buffer and
+    /// stops at the end of a frame if one is in reach.
+    pub fn read_buffered(&mut self, now: Instant, ends: Option<FrameEnds>) -> io::Result<usize> {
         self.shared = true;
         if Arc::get_mut(&mut self.buffer).is_some() {
             if now.saturating_duration_since(self.last_held) >= CALM_AFTER {
@@ -98,13 +101,18 @@ impl Input {
                 None => {
                     self.shared = false;
                     let overflow = self.overflow.get_or_insert_with(|| vec![0; size]);
-                    return self.transport.read(overflow);
+                    let len = ends.map_or(size, |ends| ends.read_len(size));
+                    return self.transport.read(&mut overflow[..len]);
                 }
             };
             let held = std::mem::replace(&mut self.buffer, next);
             self.spares.push_back(held);
         }
-        let len = if self.keeps_payloads { self.buffer.len() } else { self.buffer.len().min(SMALL_READ) };
+        let len = match ends {
+            Some(ends) => ends.read_len(self.buffer.len()),
+            None if self.keeps_payloads => self.buffer.len(),
+            None => self.buffer.len().min(SMALL_READ),
+        };
         let buffer = Arc::get_mut(&mut self.buffer).expect("nobody else refers to it");
         self.transport.read(&mut buffer[..len])
     }
@@ -149,14 +157,14 @@ mod tests {
     fn a_buffer_channels_let_go_of_is_read_into_again() {
         let mut input = input(1024);
         let now = Instant::now();
-        assert_eq!(input.read_buffered(now).unwrap(), 1024);
+        assert_eq!(input.read_buffered(now, None).unwrap(), 1024);
         let first = input.buffer.clone(); // a channel keeps a range of it
-        input.read_buffered(now).unwrap();
+        input.read_buffered(now, None).unwrap();
         assert!(!Arc::ptr_eq(&first, &input.buffer), "a held buffer is not overwritten");
         let _second = input.buffer.clone();
         let reused = Arc::as_ptr(&first);
         drop(first);
-        input.read_buffered(now).unwrap();
+        input.read_buffered(now, None).unwrap();
         assert_eq!(Arc::as_ptr(&input.buffer), reused, "the spare the channel let go of");
     }
 
@@ -170,23 +178,32 @@ mod tests {
         let now = Instant::now();
         let mut held = Vec::new();
         for _ in 0..8 {
-            input.read_buffered(now).unwrap();
+            input.read_buffered(now, None).unwrap();
             let Landed::Shared(buffer) = input.landed(10) else { panic!("within the bound") };
             held.push(buffer.clone());
         }
-        assert_eq!(input.read_buffered(now).unwrap(), MAX_SHARED_BYTES / 8);
+        assert_eq!(input.read_buffered(now, None).unwrap(), MAX_SHARED_BYTES / 8);
         let Landed::Private(bytes) = input.landed(10) else { panic!("every shareable buffer is held") };
         assert_eq!(bytes, [7; 10]);
         assert_eq!(input.spares.len(), 7);
         drop(held.remove(3));
-        input.read_buffered(now).unwrap();
+        input.read_buffered(now, None).unwrap();
         assert!(matches!(input.landed(10), Landed::Shared(_)), "a buffer freed up");
         drop(held);
-        input.read_buffered(now + CALM_AFTER / 2).unwrap();
+        input.read_buffered(now + CALM_AFTER / 2, None).unwrap();
         assert_eq!(input.spares.len(), 7, "a short calm keeps them");
-        input.read_buffered(now + CALM_AFTER).unwrap();
+        input.read_buffered(now + CALM_AFTER, None).unwrap();
         assert_eq!(input.spares.len(), CALM_SPARES);
         assert!(input.overflow.is_none());
+    }
+
+    /// While large frames arrive, a read takes the whole buffer but stops at the
+    /// last frame end within it.
+    #[test]
+    fn a_read_stops_where_a_frame_ends() {
+        let mut input = input(4 * SMALL_READ);
+        let ends = FrameEnds { next: 100, step: SMALL_READ + 9 };
+        assert_eq!(input.read_buffered(Instant::now(), Some(ends)).unwrap(), 100 + 3 * (SMALL_READ + 9));
     }
 
     /// Reads take `SMALL_READ` bytes until channels keep parts of one, then the
@@ -195,13 +212,13 @@ mod tests {
     fn reads_grow_while_channels_keep_payloads() {
         let mut input = input(4 * SMALL_READ);
         let now = Instant::now();
-        assert_eq!(input.read_buffered(now).unwrap(), SMALL_READ);
+        assert_eq!(input.read_buffered(now, None).unwrap(), SMALL_READ);
         let Landed::Shared(buffer) = input.landed(SMALL_READ) else { panic!("shareable") };
         let kept = buffer.clone(); // a channel keeps a large payload piece
         input.handled();
-        assert_eq!(input.read_buffered(now).unwrap(), 4 * SMALL_READ);
+        assert_eq!(input.read_buffered(now, None).unwrap(), 4 * SMALL_READ);
         input.handled(); // nothing of this one kept
         drop(kept);
-        assert_eq!(input.read_buffered(now).unwrap(), SMALL_READ);
+        assert_eq!(input.read_buffered(now, None).unwrap(), SMALL_READ);
     }
 }

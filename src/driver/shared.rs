@@ -122,6 +122,7 @@ impl Shared {
             None => (0, &mut [][..]),
         };
         let plan = session.plan_read(reader.map(|index| (index, out.len())));
+        let ends = session.frame_ends();
         let mut head = [0u8; HEADER_LEN];
         let (mut input, result) = MutexGuard::unlocked(&mut session, || {
             let mut input = self.input.lock();
@@ -132,7 +133,7 @@ impl Shared {
                     input.transport.read_vectored(&mut [IoSliceMut::new(&mut head), IoSliceMut::new(out)])
                 }
                 (Some(input), ReadPlan::HeaderOnly(len)) => input.transport.read(&mut head[..len]),
-                (Some(input), ReadPlan::Buffered) => input.read_buffered(Instant::now()),
+                (Some(input), ReadPlan::Buffered) => input.read_buffered(Instant::now(), ends),
             };
             (input, result)
         });

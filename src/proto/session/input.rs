@@ -41,9 +41,13 @@
 //! frame of the run's own channel does not end the run: a write cut short by
 //! credits arrives as a large frame and a small rest, and a writer whose writes
 //! are not a multiple of the credits cuts one short at every window.
+//!
+//! Reads into the read buffer stop where a frame ends while a run of large
+//! frames arrives ([`FrameEnds`]): there the peer's write, and so the
+//! transport's segment, ended too.
 
 use super::{CloseKind, DataTarget, Phase, Session, Signal};
-use crate::proto::frame::FrameHeader;
+use crate::proto::frame::{FrameHeader, HEADER_LEN};
 use std::time::{Duration, Instant};
 
 /// How long the role stays free for the application thread that just left it, or
@@ -82,6 +86,44 @@ pub enum ReadPlan {
     /// a few bytes into the next header, as it does after a frame shorter than
     /// the buffer.
     HeaderOnly(usize),
+}
+
+/// A run of large DATA frames of one channel: its channel and the length of its
+/// last large frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Run {
+    pub channel: u32,
+    pub frame_len: u32,
+}
+
+/// Where the frames arriving likely end: a read of the transport that stops at
+/// one of these ends stops where the peer's write did.
+///
+/// A peer writing large buffers sends each as frames of one write, so the
+/// transport's segments end where such frames end. A read that stops inside a
+/// segment leaves the kernel a partly consumed one, and on Linux TCP such reads
+/// cost the receiving side up to three times the CPU of reads that stop at
+/// segment ends (docs/PERFORMANCE.md). So a buffered read stops at the end of the
+/// frame in progress, or of a later frame if frames keep the length of the last
+/// large one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameEnds {
+    /// Bytes from here to the end of the frame in progress (at a frame boundary,
+    /// of the next frame, taken to be like the last one).
+    pub next: usize,
+    /// Bytes on the wire of each later frame, header included.
+    pub step: usize,
+}
+
+impl FrameEnds {
+    /// The longest read of at most `max` bytes that stops at one of these ends,
+    /// or `max` when none is in reach.
+    pub fn read_len(&self, max: usize) -> usize {
+        if self.next == 0 || self.next > max {
+            return max;
+        }
+        self.next + (max - self.next) / self.step * self.step
+    }
 }
 
 /// What the reader thread should do next.
@@ -242,8 +284,8 @@ impl Session {
     pub(super) fn note_data_frame(&mut self, header: FrameHeader) {
         let large = header.len as usize >= HANDOFF_MIN;
         self.run = match self.run {
-            _ if large => Some(header.index),
-            Some(run) if run == header.index => Some(run),
+            _ if large => Some(Run { channel: header.index, frame_len: header.len }),
+            Some(run) if run.channel == header.index => Some(run),
             _ => None,
         };
     }
@@ -254,7 +296,21 @@ impl Session {
     /// frames are the rule.
     fn run_owner(&self) -> Option<u32> {
         let DataTarget::Deliver(index) = self.data_target else { return None };
-        (self.run == Some(index) && self.decoder.header_missing().is_some()).then_some(index)
+        let in_run = self.run.is_some_and(|run| run.channel == index);
+        (in_run && self.decoder.header_missing().is_some()).then_some(index)
+    }
+
+    /// Where the frames arriving likely end, for a buffered read that should stop
+    /// there (see [`FrameEnds`]): known while a run of large frames arrives.
+    pub fn frame_ends(&self) -> Option<FrameEnds> {
+        let frame_len = self.run?.frame_len as usize;
+        let next = match (self.decoder.data_remaining(), self.decoder.header_missing()) {
+            (Some((_, remaining)), _) => remaining as usize,
+            // A frame like the last one begins (or has begun) here.
+            (None, Some(missing)) => missing + frame_len,
+            (None, None) => return None,
+        };
+        Some(FrameEnds { next, step: HEADER_LEN + frame_len })
     }
 
     /// The reader thread's next step; `Read` hands it the role.

@@ -18,8 +18,8 @@ mod window;
 
 use self::channel::{InChannel, InState, OutChannel, OutState};
 pub use self::direct::{DirectWrite, Written};
-use self::input::InputRole;
-pub use self::input::{ReadPlan, ReaderTurn};
+pub use self::input::{FrameEnds, ReadPlan, ReaderTurn};
+use self::input::{InputRole, Run};
 use super::control::Control;
 use super::credit::RecvWindow;
 use super::decoder::Decoder;
@@ -133,7 +133,7 @@ pub struct Session {
     data_target: DataTarget,
     /// The channel whose run of large DATA frames the input is in (see
     /// `Session::note_data_frame`).
-    run: Option<u32>,
+    run: Option<Run>,
     peer_session_id: Option<u64>,
     peer_max_frame: u32,
     started: Instant,

@@ -633,6 +633,35 @@ fn a_run_outlasts_its_own_small_frames_and_split_headers() {
     assert_eq!(p.b.plan_read(None), ReadPlan::Buffered, "y's frame ended x's run");
 }
 
+/// While a run of large frames arrives, buffered reads learn where frames likely
+/// end: the end of the frame in progress, then every frame as long as the last
+/// large one. Another channel's small frame ends the run and with it the guess.
+#[test]
+fn buffered_reads_learn_where_frames_end() {
+    let mut p = Pair::large_frames();
+    let ((x, _), (y, _)) = (p.open_accepted("x", 128), p.open_accepted("y", 128));
+    let mut wire = Vec::new();
+    for (channel, len) in [(x, 65536), (x, 65536), (y, 100)] {
+        assert!(matches!(p.a.write(channel, &vec![7; len]), Poll::Ready(Ok(n)) if n == len));
+        wire.extend(transmit(&mut p.a));
+    }
+    let step = HEADER_LEN + 65536;
+    assert_eq!(p.b.frame_ends(), None, "no large frame yet");
+    assert_eq!(p.b.reader_turn(p.now), ReaderTurn::Read);
+    p.b.handle_input(&wire[..step], p.now);
+    assert_eq!(p.b.frame_ends(), Some(FrameEnds { next: step, step }), "a frame like the last one comes next");
+    p.b.handle_input(&wire[step..step + 3], p.now);
+    assert_eq!(p.b.frame_ends(), Some(FrameEnds { next: step - 3, step }), "inside its header");
+    p.b.handle_input(&wire[step + 3..step + HEADER_LEN + 1000], p.now);
+    assert_eq!(p.b.frame_ends(), Some(FrameEnds { next: 65536 - 1000, step }), "inside its payload");
+    p.b.handle_input(&wire[step + HEADER_LEN + 1000..], p.now);
+    assert_eq!(p.b.frame_ends(), None, "y's small frame ended x's run");
+
+    let ends = FrameEnds { next: 1000, step };
+    assert_eq!(ends.read_len(256 * 1024), 1000 + 3 * step, "the last frame end in reach");
+    assert_eq!(ends.read_len(999), 999, "no frame end in reach");
+}
+
 /// While an application holds the role the reader thread checks back at
 /// doubling intervals up to `MAX_CHECK`; once input ended it exits.
 #[test]
