@@ -309,11 +309,11 @@ fn a_channel_cancelled_right_after_its_grant_still_counts_as_opened() {
 }
 
 /// A grant due again within `FAST_GRANT_INTERVAL` of the last one grows the
-/// window (the reader keeps up; the window sets the pace of ACKs): fourfold below
-/// `FAST_START_WINDOW`. Grants further apart leave it as it is.
+/// window (the reader keeps up; the window sets the pace of ACKs): sixteenfold
+/// below `FAST_START_WINDOW`. Grants further apart leave it as it is.
 #[test]
 fn frequent_grants_grow_the_window_and_slow_ones_do_not() {
-    let mut p = Pair::with(tuned(1, 8000), tuned(2, 8000));
+    let mut p = Pair::with(tuned(1, 64_000), tuned(2, 64_000));
     let index = p.open("x", 128);
     let opened = p.now;
     // 600 of the 1000-byte window: the writer is not starved, so only the pace of
@@ -321,18 +321,18 @@ fn frequent_grants_grow_the_window_and_slow_ones_do_not() {
     assert!(matches!(p.a.write(index, &[1; 600]), Poll::Ready(Ok(600))));
     p.pump();
     let Poll::Ready(Ok(accepted)) = p.b.accept(Some("x")) else { panic!("nothing to accept") };
-    let mut buf = [0u8; 4096];
+    let mut buf = [0u8; 16 * 1024];
     let soon = opened + window::FAST_GRANT_INTERVAL / 2;
     assert!(matches!(p.b.read(accepted, &mut buf, soon), Poll::Ready(Ok(600))));
     p.pump();
-    assert_eq!(p.a.available_credits(index), 4000, "the window quadrupled");
+    assert_eq!(p.a.available_credits(index), 16_000, "the window grew sixteenfold");
 
-    assert!(matches!(p.a.write(index, &[2; 2400]), Poll::Ready(Ok(2400))));
+    assert!(matches!(p.a.write(index, &[2; 9600]), Poll::Ready(Ok(9600))));
     p.pump();
     let later = soon + window::FAST_GRANT_INTERVAL * 5;
-    assert!(matches!(p.b.read(accepted, &mut buf, later), Poll::Ready(Ok(2400))));
+    assert!(matches!(p.b.read(accepted, &mut buf, later), Poll::Ready(Ok(9600))));
     p.pump();
-    assert_eq!(p.a.available_credits(index), 4000, "a slow grant keeps the window");
+    assert_eq!(p.a.available_credits(index), 16_000, "a slow grant keeps the window");
 }
 
 /// With credits to spare, a channel queues at most `send_buffer_size` encoded bytes;
@@ -489,7 +489,7 @@ fn a_higher_priority_channel_holds_lower_windows_down() {
         p.pump();
         p.a.available_credits(low)
     };
-    assert_eq!(round(&mut p), 4000);
+    assert_eq!(round(&mut p), 16_000, "grown to the maximum in one grant");
     assert_eq!(round(&mut p), 16_000);
     let high = p.open("high", 200);
     assert!(matches!(p.a.write(high, b"!"), Poll::Ready(Ok(1))));
@@ -715,7 +715,7 @@ fn a_starved_writer_grows_the_window_only_for_a_reader_that_keeps_up() {
         }
         p.pump();
     }
-    assert_eq!(window(&p), 16_000, "quadrupled up to the maximum");
+    assert_eq!(window(&p), 16_000, "grown up to the maximum");
 }
 
 /// The rest of a DATA payload for a channel with nothing buffered may go straight
