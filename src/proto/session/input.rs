@@ -43,8 +43,8 @@
 //! are not a multiple of the credits cuts one short at every window.
 //!
 //! Reads into the read buffer stop where a frame ends while a run of large
-//! frames arrives ([`FrameEnds`]): there the peer's write, and so the
-//! transport's segment, ended too.
+//! frames arrives ([`FrameEnds`]): there one of the peer's writes ended too,
+//! and the kernel hands over whole writes faster.
 
 use super::{CloseKind, DataTarget, Phase, Session, Signal};
 use crate::proto::frame::{FrameHeader, HEADER_LEN};
@@ -97,15 +97,15 @@ pub(super) struct Run {
 }
 
 /// Where the frames arriving likely end: a read of the transport that stops at
-/// one of these ends stops where the peer's write did.
+/// one of these ends stops where one of the peer's writes did.
 ///
-/// A peer writing large buffers sends each as frames of one write, so the
-/// transport's segments end where such frames end. A read that stops inside a
-/// segment leaves the kernel a partly consumed one, and on Linux TCP such reads
-/// cost the receiving side up to three times the CPU of reads that stop at
-/// segment ends (docs/PERFORMANCE.md). So a buffered read stops at the end of the
-/// frame in progress, or of a later frame if frames keep the length of the last
-/// large one.
+/// A peer writing large buffers sends each as frames of one write. Over Linux
+/// loopback TCP, reads whose lengths did not line up with the peer's writes cost
+/// the receiving side up to three times the CPU of reads of whole writes (the
+/// copy to user space ran that much slower; docs/PERFORMANCE.md has the
+/// measurements, not the kernel's reason). So a buffered read stops at the end
+/// of the frame in progress, or of a later frame if frames keep the length of
+/// the last large one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrameEnds {
     /// Bytes from here to the end of the frame in progress (at a frame boundary,
@@ -119,7 +119,7 @@ impl FrameEnds {
     /// The longest read of at most `max` bytes that stops at one of these ends,
     /// or `max` when none is in reach.
     pub fn read_len(&self, max: usize) -> usize {
-        if self.next == 0 || self.next > max {
+        if self.next == 0 || self.next > max || self.step == 0 {
             return max;
         }
         self.next + (max - self.next) / self.step * self.step

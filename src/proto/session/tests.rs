@@ -660,6 +660,7 @@ fn buffered_reads_learn_where_frames_end() {
     let ends = FrameEnds { next: 1000, step };
     assert_eq!(ends.read_len(256 * 1024), 1000 + 3 * step, "the last frame end in reach");
     assert_eq!(ends.read_len(999), 999, "no frame end in reach");
+    assert_eq!(FrameEnds { next: 10, step: 0 }.read_len(999), 999, "no step, no guess");
 }
 
 /// While an application holds the role the reader thread checks back at
