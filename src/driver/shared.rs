@@ -122,7 +122,7 @@ impl Shared {
             None => (0, &mut [][..]),
         };
         let plan = session.plan_read(reader.map(|index| (index, out.len())));
-        let ends = session.frame_ends();
+        let ends = if plan == ReadPlan::Buffered { session.frame_ends() } else { None };
         let mut head = [0u8; HEADER_LEN];
         let (mut input, result) = MutexGuard::unlocked(&mut session, || {
             let mut input = self.input.lock();

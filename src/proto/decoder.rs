@@ -61,7 +61,7 @@ impl Decoder {
 
     /// True when no partial frame is pending.
     pub fn is_at_frame_boundary(&self) -> bool {
-        matches!(self.state, State::Header { have: 0, .. })
+        self.header_missing() == Some(HEADER_LEN)
     }
 
     /// How many bytes of the next frame's header are still to come (all of them

@@ -81,6 +81,17 @@ impl Pair {
 
     /// Opens channel `id` on `a` and accepts it on `b` (at most two opens wait
     /// for an accept): its index on each side.
+    /// The wire bytes of one whole write per `(channel, length)`, each
+    /// transmitted before the next, so each becomes frames of its own.
+    fn frames_of_writes(&mut self, writes: &[(u32, usize)]) -> Vec<u8> {
+        let mut wire = Vec::new();
+        for &(channel, len) in writes {
+            assert!(matches!(self.a.write(channel, &vec![7; len]), Poll::Ready(Ok(n)) if n == len));
+            wire.extend(transmit(&mut self.a));
+        }
+        wire
+    }
+
     fn open_accepted(&mut self, id: &str, priority: u8) -> (u32, u32) {
         let index = self.open(id, priority);
         let Poll::Ready(Ok(accepted)) = self.b.accept(Some(id)) else { panic!("{id} arrived") };
@@ -611,11 +622,7 @@ fn after_a_large_frame_the_next_header_is_read_alone() {
 fn a_run_outlasts_its_own_small_frames_and_split_headers() {
     let mut p = Pair::large_frames();
     let ((x, bx), (y, _)) = (p.open_accepted("x", 128), p.open_accepted("y", 128));
-    let mut wire = Vec::new();
-    for (channel, len) in [(x, 65535), (x, 1), (x, 65536), (y, 100)] {
-        assert!(matches!(p.a.write(channel, &vec![7; len]), Poll::Ready(Ok(n)) if n == len));
-        wire.extend(transmit(&mut p.a));
-    }
+    let wire = p.frames_of_writes(&[(x, 65535), (x, 1), (x, 65536), (y, 100)]);
     let lengths: Vec<u32> = frames(&wire).iter().map(|(h, _)| h.len).collect();
     assert_eq!(lengths, [65535, 1, 65536, 100]);
     let third = 2 * HEADER_LEN + 65536;
@@ -640,11 +647,7 @@ fn a_run_outlasts_its_own_small_frames_and_split_headers() {
 fn buffered_reads_learn_where_frames_end() {
     let mut p = Pair::large_frames();
     let ((x, _), (y, _)) = (p.open_accepted("x", 128), p.open_accepted("y", 128));
-    let mut wire = Vec::new();
-    for (channel, len) in [(x, 65536), (x, 65536), (y, 100)] {
-        assert!(matches!(p.a.write(channel, &vec![7; len]), Poll::Ready(Ok(n)) if n == len));
-        wire.extend(transmit(&mut p.a));
-    }
+    let wire = p.frames_of_writes(&[(x, 65536), (x, 65536), (y, 100)]);
     let step = HEADER_LEN + 65536;
     assert_eq!(p.b.frame_ends(), None, "no large frame yet");
     assert_eq!(p.b.reader_turn(p.now), ReaderTurn::Read);
