@@ -1,0 +1,197 @@
+//! How much the kernel's copies cost a framed byte stream, without netconduit.
+//!
+//! One writer thread and one reader thread on a TCP loopback connection (pinned to
+//! CPU 0 and CPU 1 when there are two), 1 GiB per run, the variants alternating run
+//! by run. It measures what `docs/PERFORMANCE.md` ("The kernel's copies and where
+//! the bytes sit") reports: the kernel copies a write into its own pages and out
+//! again into the reader's buffer, and on some CPUs (AMD Zen 3 with fast short
+//! `rep movsb`, for one) those copies run several times slower when the
+//! destination lies 1 to 31 bytes past the source modulo 4 KiB. A stream of 64 KiB
+//! writes keeps the kernel's page offset fixed; a framed stream (a 9-byte header
+//! before each payload, as netconduit's direct writes send it) moves it by the
+//! header on every write.
+//!
+//! Run: `cargo bench --bench copy_alignment -- [--runs N] [--total-mib N]`.
+
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::thread;
+use std::time::Instant;
+
+const PAGE: usize = 4096;
+const HEADER: usize = 9;
+
+/// One way of carrying the bytes: the header written before each payload (0 for
+/// none), the payload length, and the page offsets of the writer's and the
+/// reader's payload buffers.
+#[derive(Clone, Copy)]
+struct Variant {
+    name: &'static str,
+    header: usize,
+    payload: usize,
+    buffer_offset: usize,
+    read_offset: usize,
+}
+
+const VARIANTS: [Variant; 6] = [
+    Variant {
+        name: "64 KiB writes, buffer at page offset 0",
+        header: 0,
+        payload: 65_536,
+        buffer_offset: 0,
+        read_offset: 0,
+    },
+    Variant {
+        name: "64 KiB writes, buffer at page offset 4080",
+        header: 0,
+        payload: 65_536,
+        buffer_offset: 4080,
+        read_offset: 0,
+    },
+    Variant {
+        name: "64 KiB writes, reader's buffer at offset 16",
+        header: 0,
+        payload: 65_536,
+        buffer_offset: 0,
+        read_offset: 16,
+    },
+    Variant {
+        name: "9 + 65,536-byte frames, buffer at offset 0",
+        header: HEADER,
+        payload: 65_536,
+        buffer_offset: 0,
+        read_offset: 0,
+    },
+    Variant {
+        name: "9 + 65,527-byte frames, buffer at offset 16",
+        header: HEADER,
+        payload: 65_527,
+        buffer_offset: 16,
+        read_offset: 0,
+    },
+    Variant {
+        name: "9 + 65,527-byte frames, buffer at offset 0",
+        header: HEADER,
+        payload: 65_527,
+        buffer_offset: 0,
+        read_offset: 0,
+    },
+];
+
+fn main() -> io::Result<()> {
+    let (runs, total) = parse_args()?;
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let pins = (cores.first().copied(), cores.get(1).copied());
+    println!(
+        "{} runs of {} MiB per variant, alternating; ratios are run by run against the first variant.",
+        runs,
+        total >> 20
+    );
+    let mut rates = vec![Vec::new(); VARIANTS.len()];
+    for _ in 0..runs {
+        for (variant, rate) in VARIANTS.iter().zip(&mut rates) {
+            rate.push(transfer(*variant, total, pins)?);
+        }
+    }
+    for (variant, rate) in VARIANTS.iter().zip(&rates) {
+        let ratios: Vec<f64> = rate.iter().zip(&rates[0]).map(|(r, base)| r / base).collect();
+        println!("{:<46} {:>6.0} MiB/s  ratio {:.2}", variant.name, median(rate.clone()), median(ratios));
+    }
+    Ok(())
+}
+
+fn parse_args() -> io::Result<(usize, usize)> {
+    let (mut runs, mut total_mib) = (8, 1024);
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let slot = match arg.as_str() {
+            "--runs" => &mut runs,
+            "--total-mib" => &mut total_mib,
+            // `cargo bench` passes `--bench` to every harness-less bench.
+            "--bench" => continue,
+            other => return Err(io::Error::other(format!("unknown argument {other}"))),
+        };
+        *slot = args
+            .next()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| io::Error::other(format!("{arg} needs a number")))?;
+    }
+    Ok((runs.max(1), total_mib.max(1) << 20))
+}
+
+/// Sends `total` payload bytes as `variant` says; returns MiB/s at the reader.
+fn transfer(
+    variant: Variant,
+    total: usize,
+    pins: (Option<core_affinity::CoreId>, Option<core_affinity::CoreId>),
+) -> io::Result<f64> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let mut writer = TcpStream::connect(listener.local_addr()?)?;
+    let (mut reader, _) = listener.accept()?;
+    writer.set_nodelay(true)?;
+    let frames = total.div_ceil(variant.payload);
+    let receiving = thread::spawn(move || -> io::Result<usize> {
+        pins.1.map(core_affinity::set_for_current);
+        read_frames(&mut reader, variant)
+    });
+    pins.0.map(core_affinity::set_for_current);
+    let start = Instant::now();
+    write_frames(&mut writer, variant, frames)?;
+    drop(writer);
+    let received = receiving.join().map_err(|_| io::Error::other("reader panicked"))??;
+    let expected = frames * (variant.header + variant.payload);
+    if received != expected {
+        return Err(io::Error::other(format!("{}: received {received} of {expected} bytes", variant.name)));
+    }
+    Ok((frames * variant.payload) as f64 / (1 << 20) as f64 / start.elapsed().as_secs_f64())
+}
+
+/// A `len`-byte slice of `storage` that starts `offset` bytes past a page boundary.
+fn at_page_offset(storage: &mut [u8], offset: usize, len: usize) -> &mut [u8] {
+    let start = (PAGE - storage.as_ptr() as usize % PAGE) % PAGE + offset;
+    &mut storage[start..start + len]
+}
+
+fn write_frames(stream: &mut TcpStream, variant: Variant, frames: usize) -> io::Result<()> {
+    let mut storage = vec![0x5A; variant.payload + 2 * PAGE];
+    let payload = at_page_offset(&mut storage, variant.buffer_offset, variant.payload);
+    let header = [0u8; HEADER];
+    for _ in 0..frames {
+        let mut slices = [IoSlice::new(&header[..variant.header]), IoSlice::new(payload)];
+        let mut slices = &mut slices[..];
+        while !slices.is_empty() {
+            let n = stream.write_vectored(slices)?;
+            IoSlice::advance_slices(&mut slices, n);
+        }
+    }
+    Ok(())
+}
+
+/// Reads frame by frame, each header and payload in one `readv` (as netconduit's
+/// direct reads do).
+fn read_frames(stream: &mut TcpStream, variant: Variant) -> io::Result<usize> {
+    let mut storage = vec![0; variant.payload + 2 * PAGE];
+    let payload = at_page_offset(&mut storage, variant.read_offset, variant.payload);
+    let mut header = [0u8; HEADER];
+    let (mut in_header, mut in_payload, mut received) = (0, 0, 0);
+    loop {
+        let mut slices =
+            [IoSliceMut::new(&mut header[in_header..variant.header]), IoSliceMut::new(&mut payload[in_payload..])];
+        let n = stream.read_vectored(&mut slices)?;
+        if n == 0 {
+            return Ok(received);
+        }
+        received += n;
+        let to_header = n.min(variant.header - in_header);
+        in_header += to_header;
+        in_payload += n - to_header;
+        if in_payload == variant.payload {
+            (in_header, in_payload) = (0, 0);
+        }
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
