@@ -29,51 +29,51 @@ struct Variant {
     name: &'static str,
     header: usize,
     payload: usize,
-    buffer_offset: usize,
+    write_offset: usize,
     read_offset: usize,
 }
 
 const VARIANTS: [Variant; 6] = [
     Variant {
-        name: "64 KiB writes, buffer at page offset 0",
+        name: "64 KiB writes, buffers at page offset 0",
         header: 0,
         payload: 65_536,
-        buffer_offset: 0,
+        write_offset: 0,
         read_offset: 0,
     },
     Variant {
-        name: "64 KiB writes, buffer at page offset 4080",
+        name: "64 KiB writes, writer's buffer at 4080",
         header: 0,
         payload: 65_536,
-        buffer_offset: 4080,
+        write_offset: 4080,
         read_offset: 0,
     },
     Variant {
-        name: "64 KiB writes, reader's buffer at offset 16",
+        name: "64 KiB writes, reader's buffer at 16",
         header: 0,
         payload: 65_536,
-        buffer_offset: 0,
+        write_offset: 0,
         read_offset: 16,
     },
     Variant {
-        name: "9 + 65,536-byte frames, buffer at offset 0",
+        name: "9 + 65,536-byte frames, buffers at 0",
         header: HEADER,
         payload: 65_536,
-        buffer_offset: 0,
+        write_offset: 0,
         read_offset: 0,
     },
     Variant {
-        name: "9 + 65,527-byte frames, buffer at offset 16",
+        name: "9 + 65,527-byte frames, writer's at 16",
         header: HEADER,
         payload: 65_527,
-        buffer_offset: 16,
+        write_offset: 16,
         read_offset: 0,
     },
     Variant {
-        name: "9 + 65,527-byte frames, buffer at offset 0",
+        name: "9 + 65,527-byte frames, buffers at 0",
         header: HEADER,
         payload: 65_527,
-        buffer_offset: 0,
+        write_offset: 0,
         read_offset: 0,
     },
 ];
@@ -154,7 +154,7 @@ fn at_page_offset(storage: &mut [u8], offset: usize, len: usize) -> &mut [u8] {
 
 fn write_frames(stream: &mut TcpStream, variant: Variant, frames: usize) -> io::Result<()> {
     let mut storage = vec![0x5A; variant.payload + 2 * PAGE];
-    let payload = at_page_offset(&mut storage, variant.buffer_offset, variant.payload);
+    let payload = at_page_offset(&mut storage, variant.write_offset, variant.payload);
     let header = [0u8; HEADER];
     for _ in 0..frames {
         let mut slices = [IoSlice::new(&header[..variant.header]), IoSlice::new(payload)];
