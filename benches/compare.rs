@@ -6,12 +6,15 @@
 //!
 //! Layout: `common` (parameters, the `System` trait, placement, stats), `blocking`
 //! (scenarios written once for thread-per-channel systems), `raw` and `netconduit`
-//! (blocking systems), `yamux` (the async baseline), `report` (the table).
+//! (blocking systems), `yamux` (the async baseline), `report` (the table),
+//! `loopback` (the TCP pair every system runs over).
 
 #[path = "compare/blocking.rs"]
 mod blocking;
 #[path = "compare/common.rs"]
 mod common;
+#[path = "compare/loopback.rs"]
+mod loopback;
 #[path = "compare/netconduit.rs"]
 mod netconduit;
 #[path = "compare/raw.rs"]

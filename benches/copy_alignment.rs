@@ -14,9 +14,12 @@
 //! Run: `cargo bench --bench copy_alignment -- [--runs N] [--total-mib N]`.
 
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::thread;
 use std::time::Instant;
+
+#[path = "compare/loopback.rs"]
+mod loopback;
 
 const PAGE: usize = 4096;
 const HEADER: usize = 9;
@@ -125,10 +128,7 @@ fn transfer(
     total: usize,
     pins: (Option<core_affinity::CoreId>, Option<core_affinity::CoreId>),
 ) -> io::Result<f64> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let mut writer = TcpStream::connect(listener.local_addr()?)?;
-    let (mut reader, _) = listener.accept()?;
-    writer.set_nodelay(true)?;
+    let (mut writer, mut reader) = loopback::tcp_pair()?;
     let frames = total.div_ceil(variant.payload);
     let receiving = thread::spawn(move || -> io::Result<usize> {
         pins.1.map(core_affinity::set_for_current);

@@ -15,16 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::blocking::{BlockingSystem, Link};
 use crate::common::*;
-
-/// A connected loopback TCP pair (client, server), Nagle off on both.
-pub fn tcp_pair() -> io::Result<(TcpStream, TcpStream)> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let client = TcpStream::connect(listener.local_addr()?)?;
-    let (server, _) = listener.accept()?;
-    client.set_nodelay(true)?;
-    server.set_nodelay(true)?;
-    Ok((client, server))
-}
+use crate::loopback::tcp_pair;
 
 // ---------------------------------------------------------------------------------------
 // One connection per channel

@@ -28,7 +28,7 @@ use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 use yamux::{Config, Connection, ConnectionError, Mode, Stream};
 
 use crate::common::*;
-use crate::raw::tcp_pair;
+use crate::loopback::tcp_pair;
 
 pub struct Yamux;
 

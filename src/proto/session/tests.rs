@@ -79,8 +79,6 @@ impl Pair {
         index
     }
 
-    /// Opens channel `id` on `a` and accepts it on `b` (at most two opens wait
-    /// for an accept): its index on each side.
     /// The wire bytes of one whole write per `(channel, length)`, each
     /// transmitted before the next, so each becomes frames of its own.
     fn frames_of_writes(&mut self, writes: &[(u32, usize)]) -> Vec<u8> {
@@ -92,6 +90,8 @@ impl Pair {
         wire
     }
 
+    /// Opens channel `id` on `a` and accepts it on `b` (at most two opens wait
+    /// for an accept): its index on each side.
     fn open_accepted(&mut self, id: &str, priority: u8) -> (u32, u32) {
         let index = self.open(id, priority);
         let Poll::Ready(Ok(accepted)) = self.b.accept(Some(id)) else { panic!("{id} arrived") };
