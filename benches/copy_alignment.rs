@@ -9,12 +9,18 @@
 //! destination lies 1 to 31 bytes past the source modulo 4 KiB. A stream of 64 KiB
 //! writes keeps the kernel's page offset fixed; a framed stream (a 9-byte header
 //! before each payload, as netconduit's direct writes send it) moves it by the
-//! header on every write.
+//! header on every write. The kernel copies a thread's writes into that thread's
+//! own pages and starts a page over at offset 0 once nothing refers to it any
+//! more, so frames written by many threads in turns (each turn starting on such a
+//! restarted page) put their payloads at 9, 18, 27, ... bytes past a page boundary:
+//! the last variants show what that does to a writer's buffer at page offset 16.
 //!
 //! Run: `cargo bench --bench copy_alignment -- [--runs N] [--total-mib N]`.
 
+use parking_lot::Mutex;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
 use std::thread;
 use std::time::Instant;
 
@@ -25,8 +31,9 @@ const PAGE: usize = 4096;
 const HEADER: usize = 9;
 
 /// One way of carrying the bytes: the header written before each payload (0 for
-/// none), the payload length, and the page offsets of the writer's and the
-/// reader's payload buffers.
+/// none), the payload length, the page offsets of the writer's and the reader's
+/// payload buffers, and how many threads write (sharing one payload buffer, in
+/// turns of `turn` frames handed over first come, first served).
 #[derive(Clone, Copy)]
 struct Variant {
     name: &'static str,
@@ -34,51 +41,36 @@ struct Variant {
     payload: usize,
     write_offset: usize,
     read_offset: usize,
+    writers: usize,
+    turn: usize,
 }
 
-const VARIANTS: [Variant; 6] = [
-    Variant {
-        name: "64 KiB writes, buffers at page offset 0",
-        header: 0,
-        payload: 65_536,
-        write_offset: 0,
-        read_offset: 0,
-    },
-    Variant {
-        name: "64 KiB writes, writer's buffer at 4080",
-        header: 0,
-        payload: 65_536,
-        write_offset: 4080,
-        read_offset: 0,
-    },
-    Variant {
-        name: "64 KiB writes, reader's buffer at 16",
-        header: 0,
-        payload: 65_536,
-        write_offset: 0,
-        read_offset: 16,
-    },
-    Variant {
-        name: "9 + 65,536-byte frames, buffers at 0",
-        header: HEADER,
-        payload: 65_536,
-        write_offset: 0,
-        read_offset: 0,
-    },
-    Variant {
-        name: "9 + 65,527-byte frames, writer's at 16",
-        header: HEADER,
-        payload: 65_527,
-        write_offset: 16,
-        read_offset: 0,
-    },
-    Variant {
-        name: "9 + 65,527-byte frames, buffers at 0",
-        header: HEADER,
-        payload: 65_527,
-        write_offset: 0,
-        read_offset: 0,
-    },
+/// The one-writer variant: `writers` and `turn` of 1.
+const fn one_writer(
+    name: &'static str,
+    header: usize,
+    payload: usize,
+    write_offset: usize,
+    read_offset: usize,
+) -> Variant {
+    Variant { name, header, payload, write_offset, read_offset, writers: 1, turn: 1 }
+}
+
+/// 100 writers in turns of 4 frames, the reader's buffer at page offset 0.
+const fn many_writers(name: &'static str, payload: usize, write_offset: usize) -> Variant {
+    Variant { name, header: HEADER, payload, write_offset, read_offset: 0, writers: 100, turn: 4 }
+}
+
+const VARIANTS: [Variant; 9] = [
+    one_writer("64 KiB writes, buffers at page offset 0", 0, 65_536, 0, 0),
+    one_writer("64 KiB writes, writer's buffer at 4080", 0, 65_536, 4080, 0),
+    one_writer("64 KiB writes, reader's buffer at 16", 0, 65_536, 0, 16),
+    one_writer("9 + 65,536-byte frames, buffers at 0", HEADER, 65_536, 0, 0),
+    one_writer("9 + 65,527-byte frames, writer's at 16", HEADER, 65_527, 16, 0),
+    one_writer("9 + 65,527-byte frames, buffers at 0", HEADER, 65_527, 0, 0),
+    many_writers("100 writers, 9 + 65,536, writer's at 16", 65_536, 16),
+    many_writers("100 writers, 9 + 65,536, writer's at 1000", 65_536, 1000),
+    many_writers("100 writers, 9 + 65,527, writer's at 16", 65_527, 16),
 ];
 
 fn main() -> io::Result<()> {
@@ -128,16 +120,16 @@ fn transfer(
     total: usize,
     pins: (Option<core_affinity::CoreId>, Option<core_affinity::CoreId>),
 ) -> io::Result<f64> {
-    let (mut writer, mut reader) = loopback::tcp_pair()?;
-    let frames = total.div_ceil(variant.payload);
+    let (writer, mut reader) = loopback::tcp_pair()?;
+    // Every writer writes whole turns.
+    let frames = total.div_ceil(variant.payload * variant.writers * variant.turn) * variant.writers * variant.turn;
     let receiving = thread::spawn(move || -> io::Result<usize> {
         pins.1.map(core_affinity::set_for_current);
         read_frames(&mut reader, variant)
     });
     pins.0.map(core_affinity::set_for_current);
     let start = Instant::now();
-    write_frames(&mut writer, variant, frames)?;
-    drop(writer);
+    write_frames(writer, variant, frames, pins.0)?;
     let received = receiving.join().map_err(|_| io::Error::other("reader panicked"))??;
     let expected = frames * (variant.header + variant.payload);
     if received != expected {
@@ -146,23 +138,56 @@ fn transfer(
     Ok((frames * variant.payload) as f64 / (1 << 20) as f64 / start.elapsed().as_secs_f64())
 }
 
-/// A `len`-byte slice of `storage` that starts `offset` bytes past a page boundary.
-fn at_page_offset(storage: &mut [u8], offset: usize, len: usize) -> &mut [u8] {
+/// Where a `len`-byte range of `storage` starts `offset` bytes past a page boundary.
+fn page_offset_range(storage: &[u8], offset: usize, len: usize) -> std::ops::Range<usize> {
     let start = (PAGE - storage.as_ptr() as usize % PAGE) % PAGE + offset;
-    &mut storage[start..start + len]
+    start..start + len
 }
 
-fn write_frames(stream: &mut TcpStream, variant: Variant, frames: usize) -> io::Result<()> {
-    let mut storage = vec![0x5A; variant.payload + 2 * PAGE];
-    let payload = at_page_offset(&mut storage, variant.write_offset, variant.payload);
-    let header = [0u8; HEADER];
-    for _ in 0..frames {
-        let mut slices = [IoSlice::new(&header[..variant.header]), IoSlice::new(payload)];
-        let mut slices = &mut slices[..];
-        while !slices.is_empty() {
-            let n = stream.write_vectored(slices)?;
-            IoSlice::advance_slices(&mut slices, n);
-        }
+/// Writes `frames` frames from `variant.writers` threads (pinned to `pin`), which
+/// share one payload buffer and take turns on the stream; closes the stream after
+/// the last.
+fn write_frames(
+    stream: TcpStream,
+    variant: Variant,
+    frames: usize,
+    pin: Option<core_affinity::CoreId>,
+) -> io::Result<()> {
+    let storage = vec![0x5A; variant.payload + 2 * PAGE];
+    let payload = page_offset_range(&storage, variant.write_offset, variant.payload);
+    let shared = Arc::new((Mutex::new(stream), storage));
+    let turns = frames / variant.turn / variant.writers;
+    let threads: Vec<_> = (0..variant.writers)
+        .map(|_| {
+            let (shared, payload) = (shared.clone(), payload.clone());
+            thread::spawn(move || -> io::Result<()> {
+                pin.map(core_affinity::set_for_current);
+                let (stream, storage) = &*shared;
+                for _ in 0..turns {
+                    let mut stream = stream.lock();
+                    for _ in 0..variant.turn {
+                        write_frame(&mut stream, &[0; HEADER][..variant.header], &storage[payload.clone()])?;
+                    }
+                    // First come, first served: the next turn goes to a waiting
+                    // thread, whose kernel pages have had time to drain.
+                    parking_lot::MutexGuard::unlock_fair(stream);
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for writer in threads {
+        writer.join().map_err(|_| io::Error::other("writer panicked"))??;
+    }
+    Ok(())
+}
+
+fn write_frame(stream: &mut TcpStream, header: &[u8], payload: &[u8]) -> io::Result<()> {
+    let mut slices = [IoSlice::new(header), IoSlice::new(payload)];
+    let mut slices = &mut slices[..];
+    while !slices.is_empty() {
+        let n = stream.write_vectored(slices)?;
+        IoSlice::advance_slices(&mut slices, n);
     }
     Ok(())
 }
@@ -171,7 +196,8 @@ fn write_frames(stream: &mut TcpStream, variant: Variant, frames: usize) -> io::
 /// direct reads do).
 fn read_frames(stream: &mut TcpStream, variant: Variant) -> io::Result<usize> {
     let mut storage = vec![0; variant.payload + 2 * PAGE];
-    let payload = at_page_offset(&mut storage, variant.read_offset, variant.payload);
+    let range = page_offset_range(&storage, variant.read_offset, variant.payload);
+    let payload = &mut storage[range];
     let mut header = [0u8; HEADER];
     let (mut in_header, mut in_payload, mut received) = (0, 0, 0);
     loop {
