@@ -45,7 +45,8 @@ struct Variant {
     turn: usize,
 }
 
-/// The one-writer variant: `writers` and `turn` of 1.
+/// A variant with one writer: header and payload lengths, then the page offsets
+/// of the writer's and the reader's buffers.
 const fn one_writer(
     name: &'static str,
     header: usize,
@@ -56,7 +57,8 @@ const fn one_writer(
     Variant { name, header, payload, write_offset, read_offset, writers: 1, turn: 1 }
 }
 
-/// 100 writers in turns of 4 frames, the reader's buffer at page offset 0.
+/// A variant with 100 writers in turns of 4 frames (9-byte headers, the reader's
+/// buffer at page offset 0): payload length and the writers' buffer page offset.
 const fn many_writers(name: &'static str, payload: usize, write_offset: usize) -> Variant {
     Variant { name, header: HEADER, payload, write_offset, read_offset: 0, writers: 100, turn: 4 }
 }
