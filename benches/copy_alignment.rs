@@ -1,8 +1,9 @@
 //! How much the kernel's copies cost a framed byte stream, without netconduit.
 //!
-//! One writer thread and one reader thread on a TCP loopback connection (pinned to
-//! CPU 0 and CPU 1 when there are two), 1 GiB per run, the variants alternating run
-//! by run. It measures what `docs/PERFORMANCE.md` ("The kernel's copies and where
+//! Writer threads (one, or 100 taking turns) and one reader thread on a TCP
+//! loopback connection (writers pinned to CPU 0, the reader to CPU 1 when there
+//! are two), 1 GiB per run, the variants alternating run by run; the clock starts
+//! once every thread is up. It measures what `docs/PERFORMANCE.md` ("The kernel's copies and where
 //! the bytes sit") reports: the kernel copies a write into its own pages and out
 //! again into the reader's buffer, and on some CPUs (AMD Zen 3 with fast short
 //! `rep movsb`, for one) those copies run several times slower when the
@@ -20,7 +21,7 @@
 use parking_lot::Mutex;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::TcpStream;
-use std::sync::Arc;
+use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Instant;
 
@@ -129,9 +130,7 @@ fn transfer(
         pins.1.map(core_affinity::set_for_current);
         read_frames(&mut reader, variant)
     });
-    pins.0.map(core_affinity::set_for_current);
-    let start = Instant::now();
-    write_frames(writer, variant, frames, pins.0)?;
+    let start = write_frames(writer, variant, frames, pins.0)?;
     let received = receiving.join().map_err(|_| io::Error::other("reader panicked"))??;
     let expected = frames * (variant.header + variant.payload);
     if received != expected {
@@ -148,27 +147,30 @@ fn page_offset_range(storage: &[u8], offset: usize, len: usize) -> std::ops::Ran
 
 /// Writes `frames` frames from `variant.writers` threads (pinned to `pin`), which
 /// share one payload buffer and take turns on the stream; closes the stream after
-/// the last.
+/// the last. Returns when the writers started, all of them up and pinned.
 fn write_frames(
     stream: TcpStream,
     variant: Variant,
     frames: usize,
     pin: Option<core_affinity::CoreId>,
-) -> io::Result<()> {
+) -> io::Result<Instant> {
     let storage = vec![0x5A; variant.payload + 2 * PAGE];
     let payload = page_offset_range(&storage, variant.write_offset, variant.payload);
     let shared = Arc::new((Mutex::new(stream), storage));
+    let ready = Arc::new(Barrier::new(variant.writers + 1));
     let turns = frames / variant.turn / variant.writers;
     let threads: Vec<_> = (0..variant.writers)
         .map(|_| {
-            let (shared, payload) = (shared.clone(), payload.clone());
+            let (shared, payload, ready) = (shared.clone(), payload.clone(), ready.clone());
             thread::spawn(move || -> io::Result<()> {
                 pin.map(core_affinity::set_for_current);
                 let (stream, storage) = &*shared;
+                let (header, payload) = (&[0; HEADER][..variant.header], &storage[payload]);
+                ready.wait();
                 for _ in 0..turns {
                     let mut stream = stream.lock();
                     for _ in 0..variant.turn {
-                        write_frame(&mut stream, &[0; HEADER][..variant.header], &storage[payload.clone()])?;
+                        write_frame(&mut stream, header, payload)?;
                     }
                     // First come, first served: the next turn goes to a waiting
                     // thread, whose kernel pages have had time to drain.
@@ -178,10 +180,12 @@ fn write_frames(
             })
         })
         .collect();
+    ready.wait();
+    let start = Instant::now();
     for writer in threads {
         writer.join().map_err(|_| io::Error::other("writer panicked"))??;
     }
-    Ok(())
+    Ok(start)
 }
 
 fn write_frame(stream: &mut TcpStream, header: &[u8], payload: &[u8]) -> io::Result<()> {
