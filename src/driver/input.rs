@@ -4,11 +4,12 @@
 //! reference-counted buffer that channels may keep ranges of (large payloads are
 //! not copied again, see `RecvBuffer::push_shared`), so the next read needs a
 //! buffer nobody refers to: an earlier one all channels are done with, or a fresh
-//! one.
+//! one. Reads land on a page boundary of their buffer (see [`PAGE`]).
 
 use crate::proto::session::FrameEnds;
 use std::collections::VecDeque;
 use std::io::{self, Read};
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,9 @@ use std::time::{Duration, Instant};
 /// holds the session's input role.
 pub(crate) struct Input {
     pub transport: Box<dyn Read + Send>,
+    /// Bytes a read may take (each buffer has a page more, to start on a page
+    /// boundary).
+    size: usize,
     /// The buffer shareable reads land in; channels may keep ranges of it.
     buffer: Arc<Vec<u8>>,
     /// Earlier shareable buffers, oldest first, reused once no channel refers to
@@ -24,6 +28,8 @@ pub(crate) struct Input {
     /// Where a read lands when channels hold every shareable buffer allowed: its
     /// pieces are copied, so it is free again once the read was handled.
     overflow: Option<Vec<u8>>,
+    /// Where the last read landed in its buffer.
+    landed: Range<usize>,
     /// Whether the last read landed in `buffer` (else in `overflow`).
     shared: bool,
     /// Channels kept parts of the last shareable read: large payloads are
@@ -35,8 +41,8 @@ pub(crate) struct Input {
 
 /// The bytes of the last read, as the session should take them.
 pub(crate) enum Landed<'a> {
-    /// In a buffer channels may keep ranges of.
-    Shared(&'a Arc<Vec<u8>>),
+    /// In a buffer channels may keep ranges of, at this range of it.
+    Shared(&'a Arc<Vec<u8>>, Range<usize>),
     /// In a buffer whose bytes must be copied.
     Private(&'a [u8]),
 }
@@ -66,13 +72,26 @@ const CALM_SPARES: usize = 4;
 /// them, so a busy session does not churn through the allocator.
 const CALM_AFTER: Duration = Duration::from_secs(1);
 
+/// Reads land on a page boundary of their buffer. The kernel copies a read from
+/// its own pages, and on some CPUs (AMD Zen 3, whose fast short `rep movsb` the
+/// kernel uses) that copy runs three to five times slower when the destination
+/// lies 1 to 31 bytes past the source modulo 4 KiB. The bytes arriving mostly
+/// sit near the start of the kernel's pages (each writer's turn starts a page
+/// over: a frame header at 0, its payload at 9), and glibc puts large
+/// allocations 16 bytes into a page, which put those reads in the slow band;
+/// from a page boundary the destination lies at or a little before the source.
+/// docs/PERFORMANCE.md has the measurements.
+pub(crate) const PAGE: usize = 4096;
+
 impl Input {
     pub fn new(transport: Box<dyn Read + Send>, buffer_size: usize) -> Input {
         Input {
             transport,
-            buffer: Arc::new(vec![0; buffer_size]),
+            size: buffer_size,
+            buffer: Arc::new(new_buffer(buffer_size)),
             spares: VecDeque::new(),
             overflow: None,
+            landed: 0..0,
             shared: true,
             keeps_payloads: false,
             last_held: Instant::now(),
@@ -94,27 +113,27 @@ impl Input {
         } else {
             self.last_held = now;
             let free = self.spares.iter().position(|spare| Arc::strong_count(spare) == 1);
-            let size = self.buffer.len();
+            let size = self.size;
             let next = match free.and_then(|at| self.spares.remove(at)) {
                 Some(spare) => spare,
-                None if (self.spares.len() + 2) * size <= MAX_SHARED_BYTES => Arc::new(vec![0; size]),
+                None if (self.spares.len() + 2) * size <= MAX_SHARED_BYTES => Arc::new(new_buffer(size)),
                 None => {
                     self.shared = false;
-                    let overflow = self.overflow.get_or_insert_with(|| vec![0; size]);
+                    let overflow = self.overflow.get_or_insert_with(|| new_buffer(size));
                     let len = ends.map_or(size, |ends| ends.read_len(size));
-                    return self.transport.read(&mut overflow[..len]);
+                    return read_at_page(&mut *self.transport, overflow, len, &mut self.landed);
                 }
             };
             let held = std::mem::replace(&mut self.buffer, next);
             self.spares.push_back(held);
         }
         let len = match ends {
-            Some(ends) => ends.read_len(self.buffer.len()),
-            None if self.keeps_payloads => self.buffer.len(),
-            None => self.buffer.len().min(SMALL_READ),
+            Some(ends) => ends.read_len(self.size),
+            None if self.keeps_payloads => self.size,
+            None => self.size.min(SMALL_READ),
         };
         let buffer = Arc::get_mut(&mut self.buffer).expect("nobody else refers to it");
-        self.transport.read(&mut buffer[..len])
+        read_at_page(&mut *self.transport, buffer, len, &mut self.landed)
     }
 
     /// The session handled the last read: notes whether channels kept parts of it.
@@ -124,13 +143,33 @@ impl Input {
         }
     }
 
-    /// The first `len` bytes of the buffer the last [`read_buffered`](Self::read_buffered) landed in.
+    /// The `len` bytes the last [`read_buffered`](Self::read_buffered) read, where
+    /// they landed.
     pub fn landed(&self, len: usize) -> Landed<'_> {
+        let range = self.landed.start..self.landed.start + len;
         match &self.overflow {
-            Some(overflow) if !self.shared => Landed::Private(&overflow[..len]),
-            _ => Landed::Shared(&self.buffer),
+            Some(overflow) if !self.shared => Landed::Private(&overflow[range]),
+            _ => Landed::Shared(&self.buffer, range),
         }
     }
+}
+
+/// A read buffer for reads of up to `size` bytes from a page boundary.
+fn new_buffer(size: usize) -> Vec<u8> {
+    vec![0; size + PAGE - 1]
+}
+
+/// Reads at most `len` bytes into `buffer` from its first page boundary; `landed`
+/// becomes the range read into.
+fn read_at_page(
+    transport: &mut dyn Read,
+    buffer: &mut [u8],
+    len: usize,
+    landed: &mut Range<usize>,
+) -> io::Result<usize> {
+    let start = (buffer.as_ptr() as usize).wrapping_neg() % PAGE;
+    *landed = start..start + len;
+    transport.read(&mut buffer[landed.clone()])
 }
 
 #[cfg(test)]
@@ -179,7 +218,7 @@ mod tests {
         let mut held = Vec::new();
         for _ in 0..8 {
             input.read_buffered(now, None).unwrap();
-            let Landed::Shared(buffer) = input.landed(10) else { panic!("within the bound") };
+            let Landed::Shared(buffer, _) = input.landed(10) else { panic!("within the bound") };
             held.push(buffer.clone());
         }
         assert_eq!(input.read_buffered(now, None).unwrap(), MAX_SHARED_BYTES / 8);
@@ -188,13 +227,39 @@ mod tests {
         assert_eq!(input.spares.len(), 7);
         drop(held.remove(3));
         input.read_buffered(now, None).unwrap();
-        assert!(matches!(input.landed(10), Landed::Shared(_)), "a buffer freed up");
+        assert!(matches!(input.landed(10), Landed::Shared(..)), "a buffer freed up");
         drop(held);
         input.read_buffered(now + CALM_AFTER / 2, None).unwrap();
         assert_eq!(input.spares.len(), 7, "a short calm keeps them");
         input.read_buffered(now + CALM_AFTER, None).unwrap();
         assert_eq!(input.spares.len(), CALM_SPARES);
         assert!(input.overflow.is_none());
+    }
+
+    /// Every read lands on a page boundary, in shareable buffers and in the
+    /// overflow buffer alike, and `landed` points at it.
+    #[test]
+    fn reads_land_on_a_page_boundary() {
+        let size = MAX_SHARED_BYTES / 4;
+        let mut input = input(size);
+        let now = Instant::now();
+        let (mut held, mut private) = (Vec::new(), 0);
+        for _ in 0..6 {
+            let n = input.read_buffered(now, None).unwrap();
+            let bytes = match input.landed(n) {
+                Landed::Shared(buffer, range) => {
+                    held.push(buffer.clone()); // a channel keeps it: the next read needs another
+                    &buffer[range]
+                }
+                Landed::Private(bytes) => {
+                    private += 1;
+                    bytes
+                }
+            };
+            assert_eq!(bytes.as_ptr() as usize % PAGE, 0);
+            assert!(bytes.iter().all(|&b| b == 7), "the range is where the read went");
+        }
+        assert!(private > 0 && held.len() > 1, "both kinds of buffer were read into");
     }
 
     /// While large frames arrive, a read takes the whole buffer but stops at the
@@ -213,7 +278,7 @@ mod tests {
         let mut input = input(4 * SMALL_READ);
         let now = Instant::now();
         assert_eq!(input.read_buffered(now, None).unwrap(), SMALL_READ);
-        let Landed::Shared(buffer) = input.landed(SMALL_READ) else { panic!("shareable") };
+        let Landed::Shared(buffer, _) = input.landed(SMALL_READ) else { panic!("shareable") };
         let kept = buffer.clone(); // a channel keeps a large payload piece
         input.handled();
         assert_eq!(input.read_buffered(now, None).unwrap(), 4 * SMALL_READ);

@@ -149,7 +149,7 @@ impl Shared {
                     ReadPlan::Buffered => {
                         let input = input.as_mut().expect("read from it");
                         match input.landed(n) {
-                            Landed::Shared(buffer) => session.handle_shared_input(buffer, n, now),
+                            Landed::Shared(buffer, range) => session.handle_shared_input(buffer, range, now),
                             Landed::Private(bytes) => session.handle_input(bytes, now),
                         }
                         input.handled();

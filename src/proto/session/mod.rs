@@ -34,6 +34,7 @@ use crate::error::{Error, Result};
 use crate::event::{Direction, Event};
 use crate::stats::{ChannelStats, MultiplexerStats};
 use std::collections::{HashMap, VecDeque};
+use std::ops::Range;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -388,12 +389,12 @@ impl Session {
         self.feed(input, None, None, now);
     }
 
-    /// Like [`handle_input`](Self::handle_input) for the first `len` bytes of a
+    /// Like [`handle_input`](Self::handle_input) for the bytes at `range` of a
     /// read buffer that channels may share: large DATA payload pieces are kept as
     /// ranges of it instead of copied. The caller must not write to `buffer` while
     /// other references to it exist.
-    pub fn handle_shared_input(&mut self, buffer: &Arc<Vec<u8>>, len: usize, now: Instant) {
-        self.feed(&buffer[..len], None, Some(buffer), now);
+    pub fn handle_shared_input(&mut self, buffer: &Arc<Vec<u8>>, range: Range<usize>, now: Instant) {
+        self.feed(&buffer[range], None, Some(buffer), now);
     }
 
     /// Decodes transport bytes; DATA for channel `direct` is accounted for but not

@@ -826,7 +826,7 @@ fn large_payloads_in_a_shared_read_buffer_are_kept_by_reference() {
     frame::put_data(&mut wire, index, b"small");
     let len = wire.len();
     let shared = Arc::new(wire);
-    p.b.handle_shared_input(&shared, len, p.now);
+    p.b.handle_shared_input(&shared, 0..len, p.now);
     assert_eq!(Arc::strong_count(&shared), 2, "the large piece is held by reference, the small one copied");
     let mut out = vec![0u8; payload.len() + 100];
     let Poll::Ready(Ok(n)) = p.b.read(accepted, &mut out, p.now) else { panic!("nothing to read") };
