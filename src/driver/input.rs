@@ -77,8 +77,8 @@ const CALM_AFTER: Duration = Duration::from_secs(1);
 /// kernel uses) that copy runs three to five times slower when the destination
 /// lies 1 to 31 bytes past the source modulo 4 KiB. The bytes arriving mostly
 /// sit near the start of the kernel's pages (each writer's turn starts a page
-/// over: a frame header at 0, its payload at 9), and glibc puts large
-/// allocations 16 bytes into a page, which put those reads in the slow band;
+/// over: a frame header at 0, its payload at 9), and glibc puts a fresh large
+/// allocation 16 bytes into a page, which put those reads in the slow band;
 /// from a page boundary the destination lies at or a little before the source.
 /// docs/PERFORMANCE.md has the measurements.
 pub(crate) const PAGE: usize = 4096;
