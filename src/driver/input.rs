@@ -81,7 +81,7 @@ const CALM_AFTER: Duration = Duration::from_secs(1);
 /// allocation 16 bytes into a page, which put those reads in the slow band;
 /// from a page boundary the destination lies at or a little before the source.
 /// docs/PERFORMANCE.md has the measurements.
-pub(crate) const PAGE: usize = 4096;
+const PAGE: usize = 4096;
 
 impl Input {
     pub fn new(transport: Box<dyn Read + Send>, buffer_size: usize) -> Input {

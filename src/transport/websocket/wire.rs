@@ -25,7 +25,7 @@ pub(super) struct Shared {
     pub(super) control: Mutex<ControlQueue>,
     /// Mirrors `WriteSide::stopped.is_some()` so writers can fail fast without the lock.
     pub(super) write_stopped: AtomicBool,
-    /// Set by [`WsShutdown::shutdown`].
+    /// Set by [`WsShutdown::shutdown`](super::WsShutdown::shutdown).
     pub(super) shut_down: AtomicBool,
 }
 
