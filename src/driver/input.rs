@@ -4,7 +4,7 @@
 //! reference-counted buffer that channels may keep ranges of (large payloads are
 //! not copied again, see `RecvBuffer::push_shared`), so the next read needs a
 //! buffer nobody refers to: an earlier one all channels are done with, or a fresh
-//! one. Reads land on a page boundary of their buffer (see [`PAGE`]).
+//! one. Reads start at a chosen offset in a page of their buffer (see [`READ_AT`]).
 
 use crate::proto::session::FrameEnds;
 use std::collections::VecDeque;
@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 /// holds the session's input role.
 pub(crate) struct Input {
     pub transport: Box<dyn Read + Send>,
-    /// Bytes a read may take (each buffer has a page more, to start on a page
-    /// boundary).
+    /// Bytes a read may take (each buffer has a page more, to start at
+    /// [`READ_AT`]).
     size: usize,
     /// The buffer shareable reads land in; channels may keep ranges of it.
     buffer: Arc<Vec<u8>>,
@@ -72,16 +72,23 @@ const CALM_SPARES: usize = 4;
 /// them, so a busy session does not churn through the allocator.
 const CALM_AFTER: Duration = Duration::from_secs(1);
 
-/// Reads land on a page boundary of their buffer. The kernel copies a read from
-/// its own pages, and on some CPUs (AMD Zen 3, whose fast short `rep movsb` the
-/// kernel uses) that copy runs three to five times slower when the destination
-/// lies 1 to 31 bytes past the source modulo 4 KiB. The bytes arriving mostly
-/// sit near the start of the kernel's pages (each writer's turn starts a page
-/// over: a frame header at 0, its payload at 9), and glibc puts a fresh large
-/// allocation 16 bytes into a page, which put those reads in the slow band;
-/// from a page boundary the destination lies at or a little before the source.
-/// docs/PERFORMANCE.md has the measurements.
+/// The page size whose offsets the copies below depend on.
 const PAGE: usize = 4096;
+
+/// Where in a page of their buffer reads start: 64 bytes before its end.
+///
+/// On some CPUs (AMD Zen 3, whose fast short `rep movsb` both the kernel and
+/// glibc's `memcpy` use) a copy runs three to five times slower when its
+/// destination lies 1 to 31 bytes past its source modulo 4 KiB, and a buffered
+/// payload is copied twice: by the kernel from its pages into the read buffer,
+/// then out to the application's buffer. The bytes arriving mostly sit near
+/// the start of the kernel's pages (each writer's turn starts a page over: a
+/// frame header at 0, its payload at 9), so from here the kernel's copy puts
+/// its destination 64 to 100 bytes before its source; and the copy out lands
+/// 71 or 80 bytes past its source in an application buffer 16 bytes into a
+/// page, where glibc puts a fresh large allocation (from a page boundary it
+/// landed 7 or 16 bytes past). docs/PERFORMANCE.md has the measurements.
+const READ_AT: usize = PAGE - 64;
 
 impl Input {
     pub fn new(transport: Box<dyn Read + Send>, buffer_size: usize) -> Input {
@@ -154,20 +161,20 @@ impl Input {
     }
 }
 
-/// A read buffer for reads of up to `size` bytes from a page boundary.
+/// A read buffer for reads of up to `size` bytes from [`READ_AT`].
 fn new_buffer(size: usize) -> Vec<u8> {
     vec![0; size + PAGE - 1]
 }
 
-/// Reads at most `len` bytes into `buffer` from its first page boundary; `landed`
-/// becomes the range read into.
+/// Reads at most `len` bytes into `buffer` from its first address at [`READ_AT`]
+/// in a page; `landed` becomes the range read into.
 fn read_at_page(
     transport: &mut dyn Read,
     buffer: &mut [u8],
     len: usize,
     landed: &mut Range<usize>,
 ) -> io::Result<usize> {
-    let start = (buffer.as_ptr() as usize).wrapping_neg() % PAGE;
+    let start = READ_AT.wrapping_sub(buffer.as_ptr() as usize) % PAGE;
     *landed = start..start + len;
     transport.read(&mut buffer[landed.clone()])
 }
@@ -236,10 +243,10 @@ mod tests {
         assert!(input.overflow.is_none());
     }
 
-    /// Every read lands on a page boundary, in shareable buffers and in the
-    /// overflow buffer alike, and `landed` points at it.
+    /// Every read starts at `READ_AT` in a page, in shareable buffers and in
+    /// the overflow buffer alike, and `landed` points at it.
     #[test]
-    fn reads_land_on_a_page_boundary() {
+    fn reads_start_at_the_chosen_page_offset() {
         let size = MAX_SHARED_BYTES / 4;
         let mut input = input(size);
         let now = Instant::now();
@@ -256,7 +263,7 @@ mod tests {
                     bytes
                 }
             };
-            assert_eq!(bytes.as_ptr() as usize % PAGE, 0);
+            assert_eq!(bytes.as_ptr() as usize % PAGE, READ_AT);
             assert!(bytes.iter().all(|&b| b == 7), "the range is where the read went");
         }
         assert!(private > 0 && held.len() > 1, "both kinds of buffer were read into");
