@@ -333,7 +333,11 @@ fn main() -> ExitCode {
         // A system that failed, timed out or does not apply is not run again.
         let mut done = vec![false; systems.len()];
         for run in 1..=p.runs {
-            for (i, sys) in systems.iter().enumerate() {
+            // Each run starts with the next system, so none always follows the
+            // same one (whatever the previous measurement leaves to wind down,
+            // or the state it leaves the host in, falls on every system alike).
+            for i in (0..systems.len()).map(|k| (k + run - 1) % systems.len()) {
+                let sys = &systems[i];
                 if done[i] {
                     continue;
                 }

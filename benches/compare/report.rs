@@ -164,7 +164,7 @@ impl Results {
         if lines.is_empty() {
             return out;
         }
-        out.push_str("\nRatios run by run (each run measures every system back to back): median (min–max).\n\n");
+        out.push_str("\nRatios run by run (each run measures every system back to back, in rotating order): median (min–max).\n\n");
         line(&mut out, &header);
         line(&mut out, &rule(header.len(), 1));
         for cols in lines {
