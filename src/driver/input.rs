@@ -28,8 +28,6 @@ pub(crate) struct Input {
     /// Where a read lands when channels hold every shareable buffer allowed: its
     /// pieces are copied, so it is free again once the read was handled.
     overflow: Option<Vec<u8>>,
-    /// Where the last read landed in its buffer.
-    landed: Range<usize>,
     /// Whether the last read landed in `buffer` (else in `overflow`).
     shared: bool,
     /// Channels kept parts of the last shareable read: large payloads are
@@ -98,7 +96,6 @@ impl Input {
             buffer: Arc::new(new_buffer(buffer_size)),
             spares: VecDeque::new(),
             overflow: None,
-            landed: 0..0,
             shared: true,
             keeps_payloads: false,
             last_held: Instant::now(),
@@ -128,7 +125,8 @@ impl Input {
                     self.shared = false;
                     let overflow = self.overflow.get_or_insert_with(|| new_buffer(size));
                     let len = ends.map_or(size, |ends| ends.read_len(size));
-                    return read_at_page(&mut *self.transport, overflow, len, &mut self.landed);
+                    let range = read_range(overflow, len);
+                    return self.transport.read(&mut overflow[range]);
                 }
             };
             let held = std::mem::replace(&mut self.buffer, next);
@@ -140,7 +138,8 @@ impl Input {
             None => self.size.min(SMALL_READ),
         };
         let buffer = Arc::get_mut(&mut self.buffer).expect("nobody else refers to it");
-        read_at_page(&mut *self.transport, buffer, len, &mut self.landed)
+        let range = read_range(buffer, len);
+        self.transport.read(&mut buffer[range])
     }
 
     /// The session handled the last read: notes whether channels kept parts of it.
@@ -153,10 +152,9 @@ impl Input {
     /// The `len` bytes the last [`read_buffered`](Self::read_buffered) read, where
     /// they landed.
     pub fn landed(&self, len: usize) -> Landed<'_> {
-        let range = self.landed.start..self.landed.start + len;
         match &self.overflow {
-            Some(overflow) if !self.shared => Landed::Private(&overflow[range]),
-            _ => Landed::Shared(&self.buffer, range),
+            Some(overflow) if !self.shared => Landed::Private(&overflow[read_range(overflow, len)]),
+            _ => Landed::Shared(&self.buffer, read_range(&self.buffer, len)),
         }
     }
 }
@@ -166,17 +164,12 @@ fn new_buffer(size: usize) -> Vec<u8> {
     vec![0; size + PAGE - 1]
 }
 
-/// Reads at most `len` bytes into `buffer` from its first address at [`READ_AT`]
-/// in a page; `landed` becomes the range read into.
-fn read_at_page(
-    transport: &mut dyn Read,
-    buffer: &mut [u8],
-    len: usize,
-    landed: &mut Range<usize>,
-) -> io::Result<usize> {
+/// Where a read of `len` bytes into `buffer` goes: from its first address at
+/// [`READ_AT`] in a page (a function of the buffer's address alone, so the bytes
+/// read are found again the same way).
+fn read_range(buffer: &[u8], len: usize) -> Range<usize> {
     let start = READ_AT.wrapping_sub(buffer.as_ptr() as usize) % PAGE;
-    *landed = start..start + len;
-    transport.read(&mut buffer[landed.clone()])
+    start..start + len
 }
 
 #[cfg(test)]
