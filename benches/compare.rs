@@ -59,7 +59,7 @@ fn scenarios(p: &Params) -> Vec<Scenario> {
         format!("{} MiB", total / MIB)
     };
     for channels in [1, 10, 100] {
-        let b = Bulk { channels, total, chunk: p.bulk_chunk };
+        let b = Bulk { channels, total, chunk: p.bulk_chunk, read_buf: p.bulk_read };
         v.push(Scenario::new(
             format!("bulk/{channels}"),
             vec![RowDef::new(format!("bulk {total_label}, {channels} ch"), "MiB/s", true)],
@@ -199,12 +199,14 @@ struct Cli {
     list: bool,
 }
 
-const USAGE: &str = "usage: cargo bench --bench compare -- [--quick] [--runs N] [--only SCENARIO[,SCENARIO..]] [--total-mib N] [--no-pin] [--list]
+const USAGE: &str = "usage: cargo bench --bench compare -- [--quick] [--runs N] [--only SCENARIO[,SCENARIO..]] [--total-mib N] [--write-kib N] [--read-kib N] [--no-pin] [--list]
   --quick        small sizes and short durations (bulk 64 MiB, 0.5 s timed phases, 3 runs)
   --runs N       measurements per scenario and system (default 5, quick 3)
   --only LIST    comma-separated scenario keys or groups (a group selects every key under it),
                  e.g. bulk, bulk/100, tick/64, latency, priority, churn, memory, threads
   --total-mib N  bulk total size in MiB (default 1024, quick 64)
+  --write-kib N  bulk write size in KiB (default 64)
+  --read-kib N   bulk receivers' read buffer in KiB (default 64)
   --no-pin       do not pin side A / side B to separate CPUs
   --list         print the scenario keys and exit";
 
@@ -223,16 +225,23 @@ fn parse_cli(args: &[String]) -> Result<Cli, String> {
             "--total-mib" => {
                 params.bulk_total = value("--total-mib")?.parse::<u64>().map_err(|e| format!("--total-mib: {e}"))? * MIB
             }
+            "--write-kib" => params.bulk_chunk = kib(&value("--write-kib")?, "--write-kib")?,
+            "--read-kib" => params.bulk_read = kib(&value("--read-kib")?, "--read-kib")?,
             "--no-pin" => params.pin = false,
             "--list" => list = true,
             "-h" | "--help" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
-    if params.runs == 0 || params.bulk_total == 0 {
-        return Err("--runs and --total-mib must be positive".into());
+    if params.runs == 0 || params.bulk_total == 0 || params.bulk_chunk == 0 || params.bulk_read == 0 {
+        return Err("--runs, --total-mib, --write-kib and --read-kib must be positive".into());
     }
     Ok(Cli { params, only, list })
+}
+
+/// A size given in KiB on the command line, in bytes.
+fn kib(value: &str, name: &str) -> Result<usize, String> {
+    value.parse::<usize>().map(|n| n * KIB).map_err(|e| format!("{name}: {e}"))
 }
 
 /// Aborts the process (after printing what was measured) when one measurement runs
@@ -273,12 +282,13 @@ fn header(p: &Params, placement: &Placement) -> String {
     let mode = if p.quick { "quick" } else { "full" };
     format!(
         "## netconduit vs raw TCP vs yamux ({mode} mode, {} runs)\n\n\
-         bulk total {} MiB in {} KiB writes; small messages {:?} per measurement; latency {} round trips \
+         bulk total {} MiB in {} KiB writes, {} KiB read buffers; small messages {:?} per measurement; latency {} round trips \
          (+{} warm-up); priority {:?} of High every {:?}; churn {:?}, window {}.\n\
          Placement: {}. Host: {} CPUs, loopback TCP, Nagle off.\n",
         p.runs,
         p.bulk_total / MIB,
         p.bulk_chunk / KIB,
+        p.bulk_read / KIB,
         p.tick_duration,
         p.latency_round_trips,
         p.latency_warmup,

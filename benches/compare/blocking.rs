@@ -102,8 +102,8 @@ fn establish<L: Link>(
 
 /// Reads until end-of-stream; returns the byte count and the instant the last byte
 /// arrived (the receiver's finish line; the end-of-stream itself is not timed).
-fn drain(r: &mut impl Read) -> io::Result<(u64, Instant)> {
-    let mut buf = vec![0u8; 64 * KIB];
+fn drain(r: &mut impl Read, buf_size: usize) -> io::Result<(u64, Instant)> {
+    let mut buf = vec![0u8; buf_size];
     let mut got = 0u64;
     let mut last = Instant::now();
     loop {
@@ -161,10 +161,10 @@ impl<S: BlockingSystem> Blocking<S> {
         let receivers: Vec<_> = readers
             .into_iter()
             .map(|(_, mut r)| {
-                let gate = gate.clone();
+                let (gate, read_buf) = (gate.clone(), b.read_buf);
                 pl.spawn(Side::B, move || -> io::Result<(u64, Instant)> {
                     gate.wait();
-                    drain(&mut r)
+                    drain(&mut r, read_buf)
                 })
             })
             .collect();
@@ -219,7 +219,7 @@ impl<S: BlockingSystem> Blocking<S> {
                 let gate = gate.clone();
                 pl.spawn(Side::B, move || -> io::Result<(u64, Instant)> {
                     gate.wait();
-                    drain(&mut r)
+                    drain(&mut r, READ_BUF)
                 })
             })
             .collect();
@@ -333,7 +333,7 @@ impl<S: BlockingSystem> Blocking<S> {
                 pl.spawn(Side::B, move || -> io::Result<Vec<Duration>> {
                     gate.wait();
                     if tag == TAG_LOW {
-                        drain(&mut r)?;
+                        drain(&mut r, READ_BUF)?;
                         return Ok(Vec::new());
                     }
                     let mut msg = vec![0u8; size];

@@ -68,6 +68,9 @@ pub fn join<T>(h: JoinHandle<io::Result<T>>) -> io::Result<T> {
 pub const KIB: usize = 1024;
 pub const MIB: u64 = 1024 * 1024;
 
+/// Read buffer of every receiver that drains a stream (bulk's is `Params::bulk_read`).
+pub const READ_BUF: usize = 64 * KIB;
+
 /// Channel priority as the scenarios ask for it; systems without priorities ignore it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Prio {
@@ -84,6 +87,8 @@ pub struct Params {
     pub bulk_total: u64,
     /// Bulk: size of each write.
     pub bulk_chunk: usize,
+    /// Bulk: size of each receiver's read buffer.
+    pub bulk_read: usize,
     /// Small messages: how long the sender keeps sending.
     pub tick_duration: Duration,
     /// Latency: measured request/response round trips (after `latency_warmup`).
@@ -115,6 +120,7 @@ impl Params {
             runs: if quick { 3 } else { 5 },
             bulk_total: if quick { 64 * MIB } else { 1024 * MIB },
             bulk_chunk: 64 * KIB,
+            bulk_read: READ_BUF,
             tick_duration: Duration::from_millis(if quick { 500 } else { 2000 }),
             latency_round_trips: if quick { 2_000 } else { 20_000 },
             latency_warmup: if quick { 200 } else { 1_000 },
@@ -155,7 +161,10 @@ impl Ctx {
 pub struct Bulk {
     pub channels: usize,
     pub total: u64,
+    /// Size of each write.
     pub chunk: usize,
+    /// Size of each receiver's read buffer.
+    pub read_buf: usize,
 }
 
 impl Bulk {

@@ -76,10 +76,11 @@ fn spawn_drain(
     pl: &Placement,
     gate: &Gate,
     mut server: TcpStream,
+    buf_size: usize,
 ) -> std::thread::JoinHandle<io::Result<(u64, Instant)>> {
     let gate = gate.clone();
     pl.spawn(Side::B, move || {
-        let mut buf = vec![0u8; 64 * KIB];
+        let mut buf = vec![0u8; buf_size];
         gate.wait();
         let (mut got, mut last) = (0u64, Instant::now());
         loop {
@@ -100,7 +101,7 @@ impl RawSingle {
         let shut = client.try_clone()?;
         let client = Arc::new(Mutex::new(client));
         let gate = Gate::new(b.channels + 1);
-        let receiver = spawn_drain(pl, &gate, server);
+        let receiver = spawn_drain(pl, &gate, server, b.read_buf);
         let senders: Vec<_> = (0..b.channels)
             .map(|i| {
                 let (gate, client, share, chunk) = (gate.clone(), client.clone(), b.share(i), b.chunk);
@@ -133,7 +134,7 @@ impl RawSingle {
         let pl = &ctx.placement;
         let (mut client, server) = tcp_pair()?;
         let gate = Gate::new(2);
-        let receiver = spawn_drain(pl, &gate, server);
+        let receiver = spawn_drain(pl, &gate, server, READ_BUF);
         let (channels, size, duration) = (t.channels, t.msg_size, t.duration);
         let sender = {
             let gate = gate.clone();

@@ -213,8 +213,8 @@ async fn accept_all(ctl: &mut Control, n: usize, simplex: bool) -> io::Result<Ve
 }
 
 /// Reads to end-of-stream: byte count and instant of the last byte.
-async fn drain(s: &mut Stream) -> io::Result<(u64, Instant)> {
-    let mut buf = vec![0u8; 64 * KIB];
+async fn drain(s: &mut Stream, buf_size: usize) -> io::Result<(u64, Instant)> {
+    let mut buf = vec![0u8; buf_size];
     let (mut got, mut last) = (0u64, Instant::now());
     loop {
         let n = s.read(&mut buf).await?;
@@ -227,9 +227,9 @@ async fn drain(s: &mut Stream) -> io::Result<(u64, Instant)> {
 }
 
 /// Spawns one draining task per stream and collects (total bytes, last instant).
-async fn drain_all(streams: Vec<(u8, Stream)>) -> io::Result<(u64, Vec<Instant>)> {
+async fn drain_all(streams: Vec<(u8, Stream)>, buf_size: usize) -> io::Result<(u64, Vec<Instant>)> {
     let tasks: Vec<_> =
-        streams.into_iter().map(|(_, mut s)| tokio::spawn(async move { drain(&mut s).await })).collect();
+        streams.into_iter().map(|(_, mut s)| tokio::spawn(async move { drain(&mut s, buf_size).await })).collect();
     let (mut total, mut ends) = (0, Vec::new());
     for t in tasks {
         let (got, end) = t.await.map_err(to_io)??;
@@ -285,7 +285,7 @@ impl Yamux {
             move |mut ctl| async move {
                 let streams = accept_all(&mut ctl, bulk.channels, true).await?;
                 gb.wait_async().await;
-                drain_all(streams).await
+                drain_all(streams, bulk.read_buf).await
             },
         )?;
         let start = gate.open();
@@ -324,7 +324,7 @@ impl Yamux {
             move |mut ctl| async move {
                 let streams = accept_all(&mut ctl, tick.channels, true).await?;
                 gb.wait_async().await;
-                drain_all(streams).await
+                drain_all(streams, READ_BUF).await
             },
         )?;
         let start = gate.open();
@@ -412,7 +412,7 @@ impl Yamux {
                 let mut low_task = None;
                 for (tag, mut s) in streams {
                     if tag == TAG_LOW {
-                        low_task = Some(tokio::spawn(async move { drain(&mut s).await }));
+                        low_task = Some(tokio::spawn(async move { drain(&mut s, READ_BUF).await }));
                         continue;
                     }
                     let mut msg = vec![0u8; p.msg_size];
