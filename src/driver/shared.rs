@@ -14,9 +14,9 @@ use super::input::{Input, Landed};
 use super::link::{Link, LinkLock, Transport};
 use crate::error::{Error, Result};
 use crate::proto::frame::HEADER_LEN;
-use crate::proto::session::{DirectWrite, ReadPlan, Session};
+use crate::proto::session::{frames_landed, frames_layout, DirectWrite, ReadPlan, Session, MAX_READ_FRAMES};
 use parking_lot::{Condvar, Mutex, MutexGuard};
-use std::io::{self, IoSliceMut, Read};
+use std::io::{self, Read};
 use std::net::Shutdown;
 use std::time::Instant;
 
@@ -123,16 +123,16 @@ impl Shared {
         };
         let plan = session.plan_read(reader.map(|index| (index, out.len())));
         let ends = if plan == ReadPlan::Buffered { session.frame_ends() } else { None };
-        let mut head = [0u8; HEADER_LEN];
+        let mut heads = [[0u8; HEADER_LEN]; MAX_READ_FRAMES];
         let (mut input, result) = MutexGuard::unlocked(&mut session, || {
             let mut input = self.input.lock();
             let result = match (input.as_mut(), plan) {
                 (None, _) => Ok(0),
                 (Some(input), ReadPlan::Payload(len)) => input.transport.read(&mut out[..len]),
-                (Some(input), ReadPlan::HeaderFirst) => {
-                    input.transport.read_vectored(&mut [IoSliceMut::new(&mut head), IoSliceMut::new(out)])
+                (Some(input), ReadPlan::Frames { frames, payload }) => {
+                    input.transport.read_vectored(&mut frames_layout(&mut heads[..frames], out, payload))
                 }
-                (Some(input), ReadPlan::HeaderOnly(len)) => input.transport.read(&mut head[..len]),
+                (Some(input), ReadPlan::HeaderOnly(len)) => input.transport.read(&mut heads[0][..len]),
                 (Some(input), ReadPlan::Buffered) => input.read_buffered(Instant::now(), ends),
             };
             (input, result)
@@ -154,12 +154,12 @@ impl Shared {
                         }
                         input.handled();
                     }
-                    ReadPlan::Payload(_) => delivered = session.handle_read_into(index, &[], &out[..n], now),
-                    ReadPlan::HeaderFirst => {
-                        let split = n.min(HEADER_LEN);
-                        delivered = session.handle_read_into(index, &head[..split], &out[..n - split], now);
+                    ReadPlan::Payload(_) => delivered = session.handle_read_into(index, &[(&[], &out[..n])], now),
+                    ReadPlan::Frames { frames, payload } => {
+                        let pieces = frames_landed(&heads[..frames], out, payload, n);
+                        delivered = session.handle_read_into(index, &pieces, now);
                     }
-                    ReadPlan::HeaderOnly(_) => session.handle_input(&head[..n], now),
+                    ReadPlan::HeaderOnly(_) => session.handle_input(&heads[0][..n], now),
                 }
                 false
             }

@@ -24,8 +24,11 @@
 //! buffered ahead of it: the bytes skip the channel buffer and both copies. At a
 //! frame boundary it reads the next header into a small buffer and what follows
 //! into its own, in one vectored read, so even a frame's first bytes can land
-//! where they belong (see [`ReadPlan`]); it does so when the last DATA frame was
-//! its channel's, as runs of frames for one channel are the rule.
+//! where they belong; it does so when the last DATA frame was its channel's, as
+//! runs of frames for one channel are the rule. In a run of its channel's large
+//! frames, that read is laid out for as many frames like the last as the run
+//! had so far: headers apart, payloads end to end in its buffer (see
+//! [`ReadPlan::Frames`]).
 //!
 //! With many busy channels the bytes arriving are mostly another channel's. When
 //! a read ends inside a large DATA payload (at least [`HANDOFF_MIN`] still to
@@ -48,6 +51,7 @@
 
 use super::{CloseKind, DataTarget, Phase, Session, Signal};
 use crate::proto::frame::{FrameHeader, HEADER_LEN};
+use std::io::IoSliceMut;
 use std::time::{Duration, Instant};
 
 /// How long the role stays free for the application thread that just left it, or
@@ -58,9 +62,10 @@ pub(crate) const LEASE: Duration = Duration::from_micros(250);
 /// the role.
 pub(crate) const MAX_CHECK: Duration = Duration::from_millis(2);
 
-/// A read into the caller's buffer starting at a frame boundary is worth its
-/// vectored read only for buffers at least this large.
-const HEADER_FIRST_MIN_ROOM: usize = 4096;
+/// A read into the caller's buffer starting at a frame boundary
+/// ([`ReadPlan::Frames`]) is worth its vectored read only for buffers at least
+/// this large.
+const FRAMES_READ_MIN_ROOM: usize = 4096;
 
 /// The role is kept for the reader of a channel whose DATA payload is arriving
 /// when at least this much of it is still to come: enough to be worth the
@@ -75,9 +80,17 @@ pub enum ReadPlan {
     /// Straight into the caller's buffer, at most this many bytes: the rest of a
     /// DATA payload for its channel.
     Payload(usize),
-    /// One vectored read: a frame header into a small buffer, what follows into
-    /// the caller's buffer, where it stays if the frame is its channel's DATA.
-    HeaderFirst,
+    /// One vectored read laid out for `frames` frames with `payload`-byte
+    /// payloads: each header into a small buffer, each payload into the next
+    /// `payload` bytes of the caller's buffer, where it stays if the frame is its
+    /// channel's DATA and every frame before it in the read was too. (With no
+    /// run of its frames arriving, one frame, whatever fits in the buffer.)
+    Frames {
+        /// Frames the read is laid out for, at most [`MAX_READ_FRAMES`].
+        frames: usize,
+        /// Bytes of the caller's buffer for each frame's payload.
+        payload: usize,
+    },
     /// Just the rest of the next frame header (this many bytes), into a small
     /// buffer: a run of large DATA frames is arriving, so another is likely
     /// coming, and once its header names the channel, that channel's reader can
@@ -88,13 +101,17 @@ pub enum ReadPlan {
     HeaderOnly(usize),
 }
 
-/// A run of large DATA frames of one channel: its channel and the length of its
-/// last large frame.
+/// A run of large DATA frames of one channel: its channel, the length of its
+/// last large frame, and how many large frames it had.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Run {
     pub channel: u32,
     pub frame_len: u32,
+    pub frames: u32,
 }
+
+/// Most frames one [`ReadPlan::Frames`] read is laid out for.
+pub const MAX_READ_FRAMES: usize = 16;
 
 /// Where the frames arriving likely end: a read of the transport that stops at
 /// one of these ends stops where one of the peer's writes did.
@@ -124,6 +141,46 @@ impl FrameEnds {
         }
         self.next + (max - self.next) / self.step * self.step
     }
+}
+
+/// The buffers of a [`ReadPlan::Frames`] read, in wire order: each header buffer,
+/// then the next `payload` bytes of `out` (the last frame's, what is left of
+/// them).
+pub fn frames_layout<'a>(
+    heads: &'a mut [[u8; HEADER_LEN]],
+    mut out: &'a mut [u8],
+    payload: usize,
+) -> Vec<IoSliceMut<'a>> {
+    let mut slices = Vec::with_capacity(2 * heads.len());
+    for head in heads {
+        let len = payload.min(out.len());
+        let (this, rest) = std::mem::take(&mut out).split_at_mut(len);
+        slices.push(IoSliceMut::new(head));
+        slices.push(IoSliceMut::new(this));
+        out = rest;
+    }
+    slices
+}
+
+/// Where the `n` bytes of a [`ReadPlan::Frames`] read landed (see
+/// [`frames_layout`]): pairs of a header buffer's bytes and `out`'s, in wire order.
+pub fn frames_landed<'a>(
+    heads: &'a [[u8; HEADER_LEN]],
+    out: &'a [u8],
+    payload: usize,
+    mut n: usize,
+) -> Vec<(&'a [u8], &'a [u8])> {
+    let mut pieces = Vec::with_capacity(heads.len());
+    let mut out = out;
+    for head in heads {
+        let in_head = n.min(HEADER_LEN);
+        let in_out = (n - in_head).min(payload).min(out.len());
+        let (this, rest) = out.split_at(in_out);
+        pieces.push((&head[..in_head], this));
+        out = rest;
+        n -= in_head + in_out;
+    }
+    pieces
 }
 
 /// What the reader thread should do next.
@@ -284,7 +341,10 @@ impl Session {
     pub(super) fn note_data_frame(&mut self, header: FrameHeader) {
         let large = header.len as usize >= HANDOFF_MIN;
         self.run = match self.run {
-            _ if large => Some(Run { channel: header.index, frame_len: header.len }),
+            Some(run) if large && run.channel == header.index => {
+                Some(Run { frame_len: header.len, frames: run.frames.saturating_add(1), ..run })
+            }
+            _ if large => Some(Run { channel: header.index, frame_len: header.len, frames: 1 }),
             Some(run) if run.channel == header.index => Some(run),
             _ => None,
         };
@@ -370,29 +430,59 @@ impl Session {
             // Only while the last DATA frame was its own: after another
             // channel's, the next frame is likely that channel's again, and its
             // payload would land here only to be copied out.
-            None if self.decoder.is_at_frame_boundary() && room >= HEADER_FIRST_MIN_ROOM && own_data_came_last => {
-                Some(ReadPlan::HeaderFirst)
+            None if self.decoder.is_at_frame_boundary() && room >= FRAMES_READ_MIN_ROOM && own_data_came_last => {
+                Some(self.frames_read(index, room))
             }
             _ => None,
         }
     }
 
-    /// Handles a read made under [`ReadPlan::Payload`] or [`ReadPlan::HeaderFirst`]
-    /// for channel `index`: `head` is what landed in the header buffer, `rest` what
-    /// landed in the caller's buffer. Returns how many bytes at the start of `rest`
-    /// are the channel's payload, decoded without copying and consumed at once;
-    /// everything after them is decoded as usual.
-    pub fn handle_read_into(&mut self, index: u32, head: &[u8], rest: &[u8], now: Instant) -> usize {
-        self.feed(head, None, None, now);
-        let direct = match self.plan_direct_read(index, rest.len()) {
-            Some(ReadPlan::Payload(len)) => len,
-            _ => 0,
-        };
-        if direct > 0 {
-            self.feed(&rest[..direct], Some(index), None, now);
-            self.account_consumed(index, direct, now);
+    /// The [`ReadPlan::Frames`] read for channel `index` into a buffer of `room`
+    /// bytes, at a frame boundary. In a run of the channel's large frames, the
+    /// read is laid out for frames like the last one, as many as the run had so
+    /// far (so the guess grows while it holds), within the buffer: each payload
+    /// lands in place, and the read stops where a frame, so the peer's write,
+    /// ends. Laid out for fewer frames than arrive, a buffer larger than a frame
+    /// would take the next frames' headers and payloads in one piece, and their
+    /// bytes would be copied out again; with many busy channels the next frame
+    /// is mostly another channel's (with 1 MiB buffers most bytes were copied
+    /// that way).
+    fn frames_read(&self, index: u32, room: usize) -> ReadPlan {
+        match self.run {
+            Some(run) if run.channel == index => {
+                let payload = room.min(run.frame_len as usize);
+                let frames = (run.frames as usize).min(room / payload).clamp(1, MAX_READ_FRAMES);
+                ReadPlan::Frames { frames, payload }
+            }
+            _ => ReadPlan::Frames { frames: 1, payload: room },
         }
-        self.feed(&rest[direct..], None, None, now);
-        direct
+    }
+
+    /// Handles a read made under [`ReadPlan::Payload`] or [`ReadPlan::Frames`]
+    /// for channel `index`: `pieces` are what landed where, in wire order, as
+    /// pairs of a header buffer's bytes (empty for `Payload`) and the caller's
+    /// buffer's next bytes. Returns how many bytes at the start of the caller's
+    /// buffer are the channel's payload, decoded without copying and consumed at
+    /// once; everything else is decoded as usual.
+    pub fn handle_read_into(&mut self, index: u32, pieces: &[(&[u8], &[u8])], now: Instant) -> usize {
+        let mut delivered = 0;
+        // The caller's buffer holds payload from its start up to here, and
+        // nothing else: later payloads in place continue it.
+        let mut in_place = true;
+        for &(head, rest) in pieces {
+            self.feed(head, None, None, now);
+            let direct = match self.plan_direct_read(index, rest.len()) {
+                Some(ReadPlan::Payload(len)) if in_place => len,
+                _ => 0,
+            };
+            if direct > 0 {
+                self.feed(&rest[..direct], Some(index), None, now);
+                self.account_consumed(index, direct, now);
+                delivered += direct;
+            }
+            in_place &= direct == rest.len();
+            self.feed(&rest[direct..], None, None, now);
+        }
+        delivered
     }
 }

@@ -18,7 +18,7 @@ mod window;
 
 use self::channel::{InChannel, InState, OutChannel, OutState};
 pub use self::direct::{DirectWrite, Written};
-pub use self::input::{FrameEnds, ReadPlan, ReaderTurn};
+pub use self::input::{frames_landed, frames_layout, FrameEnds, ReadPlan, ReaderTurn, MAX_READ_FRAMES};
 use self::input::{InputRole, Run};
 use super::control::Control;
 use super::credit::RecvWindow;

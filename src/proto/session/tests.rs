@@ -603,8 +603,12 @@ fn after_a_large_frame_the_next_header_is_read_alone() {
     p.b.release_input(false, None, p.now);
     assert!(p.b.claim_input(by, &y_reader, p.now), "kept for y's reader");
     assert_eq!(p.b.plan_read(Some((by, 1 << 20))), ReadPlan::Payload(65536));
-    assert_eq!(p.b.handle_read_into(by, &[], &wire[x_frame + HEADER_LEN..y_frame], p.now), 65536);
-    assert_eq!(p.b.plan_read(Some((by, 1 << 20))), ReadPlan::HeaderFirst, "y's frame came last");
+    assert_eq!(p.b.handle_read_into(by, &[(&[], &wire[x_frame + HEADER_LEN..y_frame])], p.now), 65536);
+    assert_eq!(
+        p.b.plan_read(Some((by, 1 << 20))),
+        ReadPlan::Frames { frames: 1, payload: 65536 },
+        "y's frame came last; the read stops where a frame like it ends"
+    );
     // y's reader leaves with its frame: the role is left free for it to come
     // back for the next one, and the reader thread waits out the lease.
     p.b.release_input(false, Some(by), p.now);
@@ -741,13 +745,17 @@ fn a_direct_read_takes_the_rest_of_a_payload_without_buffering_it() {
     assert!(matches!(p.b.read(accepted, &mut out, p.now), Poll::Ready(Ok(100))));
     assert_eq!(p.b.plan_read(Some((accepted, 1000))), ReadPlan::Payload(500));
     assert_eq!(p.b.plan_read(Some((accepted, 200))), ReadPlan::Payload(200));
-    assert_eq!(p.b.handle_read_into(accepted, &[], &wire[HEADER_LEN + 100..], p.now), 500);
+    assert_eq!(p.b.handle_read_into(accepted, &[(&[], &wire[HEADER_LEN + 100..])], p.now), 500);
     assert_eq!(
         p.b.plan_read(Some((accepted, 1000))),
         ReadPlan::Buffered,
         "the frame is complete; 1000 is too small a room"
     );
-    assert_eq!(p.b.plan_read(Some((accepted, 8192))), ReadPlan::HeaderFirst);
+    assert_eq!(
+        p.b.plan_read(Some((accepted, 8192))),
+        ReadPlan::Frames { frames: 1, payload: 8192 },
+        "no run: one frame, the whole room"
+    );
     assert!(p.b.read(accepted, &mut out, p.now).is_pending(), "nothing was buffered");
     let stats = p.b.incoming_stats(accepted, p.now).unwrap();
     assert_eq!((stats.bytes_received, stats.frames_received), (600, 1));
@@ -798,18 +806,83 @@ fn a_header_first_read_keeps_the_channels_payload_and_decodes_the_rest() {
     frame::put_data(&mut wire, x, &ours);
     frame::put_data(&mut wire, y, &theirs);
     frame::put_data(&mut wire, x, &ours[..50]);
-    assert_eq!(p.b.plan_read(Some((rx, 8192))), ReadPlan::HeaderFirst);
+    assert_eq!(p.b.plan_read(Some((rx, 8192))), ReadPlan::Frames { frames: 1, payload: 8192 });
     let (head, rest) = wire.split_at(HEADER_LEN);
-    assert_eq!(p.b.handle_read_into(rx, head, rest, p.now), 300);
+    assert_eq!(p.b.handle_read_into(rx, &[(head, rest)], p.now), 300);
     assert!(matches!(p.b.read(ry, &mut out, p.now), Poll::Ready(Ok(200))));
     assert!(matches!(p.b.read(rx, &mut out, p.now), Poll::Ready(Ok(50))), "the later frame was buffered");
     // A header that is another channel's: nothing is kept.
     let mut wire = Vec::new();
     frame::put_data(&mut wire, y, &theirs);
     let (head, rest) = wire.split_at(HEADER_LEN);
-    assert_eq!(p.b.handle_read_into(rx, head, rest, p.now), 0);
+    assert_eq!(p.b.handle_read_into(rx, &[(head, rest)], p.now), 0);
     assert!(matches!(p.b.read(ry, &mut out, p.now), Poll::Ready(Ok(200))));
     assert_eq!(p.b.plan_read(Some((rx, 8192))), ReadPlan::Buffered, "y's frame came last");
+}
+
+/// What the kernel does with a vectored read: `wire`'s bytes, in order, into
+/// `slices` until either runs out. Returns the count placed.
+fn scatter(wire: &[u8], slices: &mut [std::io::IoSliceMut<'_>]) -> usize {
+    let mut placed = 0;
+    for slice in slices {
+        let n = slice.len().min(wire.len() - placed);
+        slice[..n].copy_from_slice(&wire[placed..placed + n]);
+        placed += n;
+    }
+    placed
+}
+
+/// In a run of a channel's large frames, a read into its reader's buffer is laid
+/// out for as many frames like the last as the run had so far, headers apart
+/// and payloads end to end. Every payload that is the channel's, with only the
+/// channel's payloads before it, is delivered in place; from the first frame that
+/// breaks the pattern (another channel's, or shorter), the bytes are decoded as
+/// usual and reach their channels intact.
+#[test]
+fn a_frames_read_lays_a_runs_payloads_end_to_end() {
+    let roomy = |id| SessionConfig { chunk_size: 16 * 1024, initial_window: 512 * 1024, ..config(id) };
+    let mut p = Pair::with(roomy(1), roomy(2));
+    let ((x, rx), (y, ry)) = (p.open_accepted("x", 128), p.open_accepted("y", 128));
+    let pattern = |seed: u8, len: usize| -> Vec<u8> { (0..len).map(|i| (i % 251) as u8 ^ seed).collect() };
+    let writes = [(x, 1), (x, 2), (x, 3), (x, 4), (y, 5), (x, 6)];
+    let mut wire = Vec::new();
+    for (channel, seed) in writes {
+        let len = if seed == 6 { 1000 } else { 65536 };
+        assert!(matches!(p.a.write(channel, &pattern(seed, len)), Poll::Ready(Ok(n)) if n == len));
+        wire.extend(transmit(&mut p.a));
+    }
+    let step = HEADER_LEN + 65536;
+    let mut out = vec![0u8; 1 << 20];
+
+    assert_eq!(p.b.reader_turn(p.now), ReaderTurn::Read);
+    p.b.handle_input(&wire[..2 * step], p.now);
+    p.b.release_input(false, None, p.now);
+    assert!(matches!(p.b.read(rx, &mut out, p.now), Poll::Ready(Ok(131072))));
+    assert!(p.b.claim_input(rx, &Signal::default(), p.now));
+    let plan = p.b.plan_read(Some((rx, out.len())));
+    assert_eq!(plan, ReadPlan::Frames { frames: 2, payload: 65536 }, "two frames of the run so far");
+    let ReadPlan::Frames { frames, payload } = plan else { unreachable!() };
+
+    // The guess holds: both payloads land end to end.
+    let mut heads = [[0u8; HEADER_LEN]; MAX_READ_FRAMES];
+    let n = scatter(&wire[2 * step..4 * step], &mut input::frames_layout(&mut heads[..frames], &mut out, payload));
+    let pieces = input::frames_landed(&heads[..frames], &out, payload, n);
+    assert_eq!(p.b.handle_read_into(rx, &pieces, p.now), 131072);
+    assert_eq!(out[..131072], [pattern(3, 65536), pattern(4, 65536)].concat());
+    assert!(p.b.read(rx, &mut out, p.now).is_pending(), "nothing was buffered");
+    let plan = p.b.plan_read(Some((rx, out.len())));
+    assert_eq!(plan, ReadPlan::Frames { frames: 4, payload: 65536 });
+
+    // It breaks at once: y's frame, then x's short one, are decoded as usual.
+    let mut heads = [[0u8; HEADER_LEN]; MAX_READ_FRAMES];
+    let n = scatter(&wire[4 * step..], &mut input::frames_layout(&mut heads[..4], &mut out, 65536));
+    assert_eq!(n, wire.len() - 4 * step);
+    let pieces = input::frames_landed(&heads[..4], &out, 65536, n);
+    assert_eq!(p.b.handle_read_into(rx, &pieces, p.now), 0);
+    assert_eq!(read_all(&mut p.b, ry), pattern(5, 65536));
+    assert_eq!(read_all(&mut p.b, rx), pattern(6, 1000));
+    let stats = p.b.incoming_stats(rx, p.now).unwrap();
+    assert_eq!((stats.bytes_received, stats.frames_received), (4 * 65536 + 1000, 5));
 }
 
 /// Input in a shared read buffer: a large payload piece stays there (the channel
