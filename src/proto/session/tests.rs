@@ -744,7 +744,7 @@ fn a_direct_read_takes_the_rest_of_a_payload_without_buffering_it() {
     let mut out = [0u8; 1000];
     assert!(matches!(p.b.read(accepted, &mut out, p.now), Poll::Ready(Ok(100))));
     assert_eq!(p.b.plan_read(Some((accepted, 1000))), ReadPlan::Payload(500));
-    assert_eq!(p.b.plan_read(Some((accepted, 200))), ReadPlan::Payload(200));
+    assert_eq!(p.b.plan_read(Some((accepted, 200))), ReadPlan::Buffered, "a small buffer, a larger payload");
     assert_eq!(p.b.handle_read_into(accepted, &[(&[], &wire[HEADER_LEN + 100..])], p.now), 500);
     assert_eq!(
         p.b.plan_read(Some((accepted, 1000))),
@@ -883,6 +883,32 @@ fn a_frames_read_lays_a_runs_payloads_end_to_end() {
     assert_eq!(read_all(&mut p.b, rx), pattern(6, 1000));
     let stats = p.b.incoming_stats(rx, p.now).unwrap();
     assert_eq!((stats.bytes_received, stats.frames_received), (4 * 65536 + 1000, 5));
+}
+
+/// A reader whose buffer is smaller than the payload arriving for it, and small
+/// (under `DIRECT_MIN_ROOM`), reads through the read buffer: one read of the
+/// transport serves many of its reads. In the middle of its frame and at a frame
+/// boundary in its run alike; a buffer as large as the payload reads it directly.
+#[test]
+fn a_small_buffer_reads_a_larger_payload_through_the_read_buffer() {
+    let mut p = Pair::large_frames();
+    let (x, rx) = p.open_accepted("x", 128);
+    let wire = p.frames_of_writes(&[(x, 65536), (x, 65536)]);
+    let step = HEADER_LEN + 65536;
+    assert_eq!(p.b.reader_turn(p.now), ReaderTurn::Read);
+    p.b.handle_input(&wire[..step], p.now);
+    p.b.release_input(false, None, p.now);
+    assert_eq!(read_all(&mut p.b, rx).len(), 65536);
+    assert!(p.b.claim_input(rx, &Signal::default(), p.now));
+    assert_eq!(p.b.plan_read(Some((rx, 8192))), ReadPlan::Buffered, "a frame like the last is coming");
+    assert_eq!(p.b.plan_read(Some((rx, 65536))), ReadPlan::Frames { frames: 1, payload: 65536 });
+    p.b.handle_input(&wire[step..step + HEADER_LEN + 100], p.now);
+    assert_eq!(read_all(&mut p.b, rx).len(), 100);
+    assert_eq!(p.b.plan_read(Some((rx, 8192))), ReadPlan::Buffered, "65,436 bytes of its payload to come");
+    assert_eq!(p.b.plan_read(Some((rx, 1 << 20))), ReadPlan::Payload(65436));
+    p.b.handle_input(&wire[step + HEADER_LEN + 100..wire.len() - 4000], p.now);
+    assert_eq!(read_all(&mut p.b, rx).len(), 65436 - 4000);
+    assert_eq!(p.b.plan_read(Some((rx, 8192))), ReadPlan::Payload(4000), "the rest fits");
 }
 
 /// Input in a shared read buffer: a large payload piece stays there (the channel
