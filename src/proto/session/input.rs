@@ -28,7 +28,10 @@
 //! runs of frames for one channel are the rule. In a run of its channel's large
 //! frames, that read is laid out for as many frames like the last as the run
 //! had so far: headers apart, payloads end to end in its buffer (see
-//! [`ReadPlan::Frames`]).
+//! [`ReadPlan::Frames`]). A reader whose buffer is small (under
+//! [`DIRECT_MIN_ROOM`]) and smaller than the payload coming for it reads through
+//! the read buffer instead: one read of the transport then serves many of its
+//! reads.
 //!
 //! With many busy channels the bytes arriving are mostly another channel's. When
 //! a read ends inside a large DATA payload (at least [`HANDOFF_MIN`] still to
