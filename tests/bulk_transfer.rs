@@ -5,7 +5,6 @@ mod common;
 
 use common::*;
 use netconduit::{ChannelOptions, MultiplexerOptions};
-use std::io::{self, Write};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -56,7 +55,7 @@ fn transfer_into_large_buffers(transport: Transport, channels: u64, each: u64, p
                 let mut channel = a.open_channel(ChannelOptions::new(format!("large-{i}"))).expect("open");
                 let seed = 0x1A26E + i;
                 let sum = match pieces {
-                    Some(piece) => write_pattern_in(&mut channel, seed, each, piece),
+                    Some(piece) => write_pattern_in(&mut channel, seed, each, |_| piece),
                     None => write_pattern(&mut channel, seed, each),
                 };
                 channel.close().expect("close cleanly");
@@ -80,22 +79,6 @@ fn transfer_into_large_buffers(transport: Transport, channels: u64, each: u64, p
         assert_eq!(received, sent, "checksum of channel {i}");
     }
     assert!(a.error().is_none() && b.error().is_none());
-}
-
-/// Writes `len` bytes of the pattern for `seed` in writes of `piece` bytes;
-/// returns their checksum.
-fn write_pattern_in(writer: &mut impl Write, seed: u64, len: u64, piece: usize) -> io::Result<(u64, u64)> {
-    let (mut pattern, mut sum) = (Pattern::new(seed), Checksum::default());
-    let mut buf = vec![0u8; piece];
-    let mut left = len;
-    while left > 0 {
-        let n = left.min(piece as u64) as usize;
-        pattern.fill(&mut buf[..n]);
-        sum.update(&buf[..n]);
-        writer.write_all(&buf[..n])?;
-        left -= n as u64;
-    }
-    Ok(sum.finish())
 }
 
 #[test]

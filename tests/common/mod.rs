@@ -233,18 +233,33 @@ impl Checksum {
     }
 }
 
+/// Largest write of [`write_pattern`].
+const MAX_PIECE: u64 = 256 * 1024;
+
 /// Writes `len` bytes of pattern `seed` in pieces of varying size; returns their
 /// checksum.
 pub fn write_pattern(writer: &mut impl Write, seed: u64, len: u64) -> io::Result<(u64, u64)> {
+    // Piece sizes cycle through odd values so frame and write boundaries shift.
+    write_pattern_in(writer, seed, len, |step| ((step * 7919) % (MAX_PIECE - 1) + 1) as usize)
+}
+
+/// Writes `len` bytes of pattern `seed`, write number `step` of at most
+/// `piece(step)` bytes; returns their checksum.
+pub fn write_pattern_in(
+    writer: &mut impl Write,
+    seed: u64,
+    len: u64,
+    mut piece: impl FnMut(u64) -> usize,
+) -> io::Result<(u64, u64)> {
     let mut pattern = Pattern::new(seed);
     let mut sum = Checksum::default();
-    let mut buf = vec![0u8; 256 * 1024];
+    let mut buf = Vec::new();
     let mut left = len;
     let mut step = 0u64;
     while left > 0 {
-        // Piece sizes cycle through odd values so frame and write boundaries shift.
-        let piece = ((step * 7919) % (buf.len() as u64 - 1) + 1).min(left) as usize;
+        let piece = (piece(step) as u64).min(left) as usize;
         step += 1;
+        buf.resize(buf.len().max(piece), 0);
         pattern.fill(&mut buf[..piece]);
         sum.update(&buf[..piece]);
         writer.write_all(&buf[..piece])?;

@@ -157,22 +157,14 @@ impl FrameEnds {
 }
 
 /// The buffers of a [`ReadPlan::Frames`] read, in wire order: each header buffer,
-/// then the next `payload` bytes of `out` (the last frame's, what is left of
-/// them).
-pub fn frames_layout<'a>(
-    heads: &'a mut [[u8; HEADER_LEN]],
-    mut out: &'a mut [u8],
-    payload: usize,
-) -> Vec<IoSliceMut<'a>> {
-    let mut slices = Vec::with_capacity(2 * heads.len());
-    for head in heads {
-        let len = payload.min(out.len());
-        let (this, rest) = std::mem::take(&mut out).split_at_mut(len);
-        slices.push(IoSliceMut::new(head));
-        slices.push(IoSliceMut::new(this));
-        out = rest;
-    }
-    slices
+/// then the next `payload` bytes of `out`. (The plan fits its frames in `out`.)
+pub fn frames_layout<'a>(heads: &'a mut [[u8; HEADER_LEN]], out: &'a mut [u8], payload: usize) -> Vec<IoSliceMut<'a>> {
+    let payloads = out.chunks_mut(payload);
+    heads
+        .iter_mut()
+        .zip(payloads)
+        .flat_map(|(head, payload)| [IoSliceMut::new(head), IoSliceMut::new(payload)])
+        .collect()
 }
 
 /// Where the `n` bytes of a [`ReadPlan::Frames`] read landed (see
@@ -183,17 +175,17 @@ pub fn frames_landed<'a>(
     payload: usize,
     mut n: usize,
 ) -> Vec<(&'a [u8], &'a [u8])> {
-    let mut pieces = Vec::with_capacity(heads.len());
-    let mut out = out;
-    for head in heads {
-        let in_head = n.min(HEADER_LEN);
-        let in_out = (n - in_head).min(payload).min(out.len());
-        let (this, rest) = out.split_at(in_out);
-        pieces.push((&head[..in_head], this));
-        out = rest;
-        n -= in_head + in_out;
-    }
-    pieces
+    let payloads = out.chunks(payload);
+    heads
+        .iter()
+        .zip(payloads)
+        .map(|(head, payload)| {
+            let in_head = n.min(HEADER_LEN);
+            let in_payload = (n - in_head).min(payload.len());
+            n -= in_head + in_payload;
+            (&head[..in_head], &payload[..in_payload])
+        })
+        .collect()
 }
 
 /// What the reader thread should do next.
@@ -363,14 +355,18 @@ impl Session {
         };
     }
 
+    /// The run of large frames the input is in, if it is channel `index`'s.
+    fn run_of(&self, index: u32) -> Option<Run> {
+        self.run.filter(|run| run.channel == index)
+    }
+
     /// The channel whose run of large frames the input is in, between two of
     /// its frames (the next header may have begun to arrive), if its reader could
     /// take the next payload straight into its buffer: runs of a channel's large
     /// frames are the rule.
     fn run_owner(&self) -> Option<u32> {
         let DataTarget::Deliver(index) = self.data_target else { return None };
-        let in_run = self.run.is_some_and(|run| run.channel == index);
-        (in_run && self.decoder.header_missing().is_some()).then_some(index)
+        (self.run_of(index).is_some() && self.decoder.header_missing().is_some()).then_some(index)
     }
 
     /// Where the frames arriving likely end, for a buffered read that should stop
@@ -444,7 +440,7 @@ impl Session {
         let coming = match self.decoder.data_remaining() {
             Some((header, remaining)) if header.index == index => remaining as usize,
             Some(_) => 0,
-            None => self.run.filter(|run| run.channel == index).map_or(0, |run| run.frame_len as usize),
+            None => self.run_of(index).map_or(0, |run| run.frame_len as usize),
         };
         coming > room
     }
@@ -482,8 +478,8 @@ impl Session {
     /// is mostly another channel's (with 1 MiB buffers most bytes were copied
     /// that way).
     fn frames_read(&self, index: u32, room: usize) -> ReadPlan {
-        match self.run {
-            Some(run) if run.channel == index => {
+        match self.run_of(index) {
+            Some(run) => {
                 let payload = room.min(run.frame_len as usize);
                 let frames = (run.frames as usize).min(room / payload).clamp(1, MAX_READ_FRAMES);
                 ReadPlan::Frames { frames, payload }
@@ -505,8 +501,8 @@ impl Session {
         let mut in_place = true;
         for &(head, rest) in pieces {
             self.feed(head, None, None, now);
-            let direct = match self.plan_direct_read(index, rest.len()) {
-                Some(ReadPlan::Payload(len)) if in_place => len,
+            let direct = match in_place.then(|| self.plan_direct_read(index, rest.len())).flatten() {
+                Some(ReadPlan::Payload(len)) => len,
                 _ => 0,
             };
             if direct > 0 {
