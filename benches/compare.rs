@@ -2,7 +2,8 @@
 //! table (see docs/PERFORMANCE.md for the methodology).
 //!
 //!     cargo bench --bench compare -- [--quick] [--runs N] [--only SCENARIO[,SCENARIO..]]
-//!                                    [--total-mib N] [--no-pin] [--list]
+//!                                    [--total-mib N] [--write-kib N] [--read-kib N]
+//!                                    [--baselines LIST] [--no-pin] [--list]
 //!
 //! Layout: `common` (parameters, the `System` trait, placement, stats), `blocking`
 //! (scenarios written once for thread-per-channel systems), `raw` and `netconduit`
@@ -121,13 +122,22 @@ fn scenarios(p: &Params) -> Vec<Scenario> {
     v
 }
 
-fn systems() -> Vec<Box<dyn System>> {
-    vec![
-        netconduit::system(),
-        Box::new(raw::RawSingle),
-        Box::new(blocking::Blocking(raw::RawPerChannel)),
-        Box::new(yamux::Yamux),
-    ]
+/// The baselines by their `--baselines` keys, in table order.
+const BASELINES: [&str; 3] = ["raw", "raw-per-channel", "yamux"];
+
+fn baseline(key: &str) -> Box<dyn System> {
+    match key {
+        "raw" => Box::new(raw::RawSingle),
+        "raw-per-channel" => Box::new(blocking::Blocking(raw::RawPerChannel)),
+        _ => Box::new(yamux::Yamux),
+    }
+}
+
+/// netconduit first (every ratio is about it), then the chosen baselines.
+fn systems(baselines: &[String]) -> Vec<Box<dyn System>> {
+    let mut v = vec![netconduit::system()];
+    v.extend(BASELINES.iter().filter(|b| baselines.iter().any(|k| k == *b)).map(|b| baseline(b)));
+    v
 }
 
 // ---------------------------------------------------------------------------------------
@@ -176,7 +186,8 @@ fn child_main(args: &[String]) -> ExitCode {
     let mut params = Params::new(true);
     params.pin = !args.iter().any(|a| a == "--no-pin");
     let ctx = Ctx { placement: Placement::new(params.pin), params, epoch: Instant::now() };
-    let Some(sys) = systems().into_iter().find(|s| s.name() == system) else {
+    let all: Vec<String> = BASELINES.iter().map(|b| b.to_string()).collect();
+    let Some(sys) = systems(&all).into_iter().find(|s| s.name() == system) else {
         println!("FAILED unknown system {system}");
         return ExitCode::FAILURE;
     };
@@ -196,10 +207,11 @@ fn child_main(args: &[String]) -> ExitCode {
 struct Cli {
     params: Params,
     only: Vec<String>,
+    baselines: Vec<String>,
     list: bool,
 }
 
-const USAGE: &str = "usage: cargo bench --bench compare -- [--quick] [--runs N] [--only SCENARIO[,SCENARIO..]] [--total-mib N] [--write-kib N] [--read-kib N] [--no-pin] [--list]
+const USAGE: &str = "usage: cargo bench --bench compare -- [--quick] [--runs N] [--only SCENARIO[,SCENARIO..]] [--total-mib N] [--write-kib N] [--read-kib N] [--baselines LIST] [--no-pin] [--list]
   --quick        small sizes and short durations (bulk 64 MiB, 0.5 s timed phases, 3 runs)
   --runs N       measurements per scenario and system (default 5, quick 3)
   --only LIST    comma-separated scenario keys or groups (a group selects every key under it),
@@ -207,6 +219,8 @@ const USAGE: &str = "usage: cargo bench --bench compare -- [--quick] [--runs N] 
   --total-mib N  bulk total size in MiB (default 1024, quick 64)
   --write-kib N  bulk write size in KiB (default 64)
   --read-kib N   bulk receivers' read buffer in KiB (default 64)
+  --baselines LIST  comma-separated systems measured beside netconduit: raw, raw-per-channel,
+                 yamux (default all three; empty for none)
   --no-pin       do not pin side A / side B to separate CPUs
   --list         print the scenario keys and exit";
 
@@ -214,6 +228,7 @@ fn parse_cli(args: &[String]) -> Result<Cli, String> {
     let quick = args.iter().any(|a| a == "--quick");
     let mut params = Params::new(quick);
     let mut only = Vec::new();
+    let mut baselines: Vec<String> = BASELINES.iter().map(|b| b.to_string()).collect();
     let mut list = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -227,6 +242,13 @@ fn parse_cli(args: &[String]) -> Result<Cli, String> {
             }
             "--write-kib" => params.bulk_chunk = kib(&value("--write-kib")?, "--write-kib")?,
             "--read-kib" => params.bulk_read = kib(&value("--read-kib")?, "--read-kib")?,
+            "--baselines" => {
+                baselines =
+                    value("--baselines")?.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+                if let Some(unknown) = baselines.iter().find(|b| !BASELINES.contains(&b.as_str())) {
+                    return Err(format!("--baselines: unknown system {unknown:?}; choose from {BASELINES:?}"));
+                }
+            }
             "--no-pin" => params.pin = false,
             "--list" => list = true,
             "-h" | "--help" => return Err(USAGE.to_string()),
@@ -236,7 +258,7 @@ fn parse_cli(args: &[String]) -> Result<Cli, String> {
     if params.runs == 0 || params.bulk_total == 0 || params.bulk_chunk == 0 || params.bulk_read == 0 {
         return Err("--runs, --total-mib, --write-kib and --read-kib must be positive".into());
     }
-    Ok(Cli { params, only, list })
+    Ok(Cli { params, only, baselines, list })
 }
 
 /// A size given in KiB on the command line, in bytes.
@@ -332,7 +354,7 @@ fn main() -> ExitCode {
 
     let placement = Placement::new(p.pin);
     let ctx = Ctx { params: p.clone(), placement, epoch: Instant::now() };
-    let systems = systems();
+    let systems = systems(&cli.baselines);
     let results = Arc::new(Mutex::new(Results::new(systems.iter().map(|s| s.name()).collect())));
     let head = header(&p, &placement);
     let watchdog = Watchdog::start(results.clone(), head.clone());
