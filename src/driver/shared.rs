@@ -234,7 +234,7 @@ impl Shared {
     /// the credits when the write was claimed, and the writer thread waits for
     /// the link, not for a notification.
     pub fn transmit_direct(&self, mut link: Link<'_>, frames: &DirectWrite, data: &[u8]) -> Result<usize> {
-        let result = link.transmit(&mut frames.slices(data), true);
+        let result = link.transmit(frames.slices(data).as_mut_slice(), true);
         drop(link);
         if result.is_ok() && !frames.is_small() {
             return Ok(frames.payload_len());

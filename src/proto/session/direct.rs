@@ -25,7 +25,7 @@
 use super::channel::OutState;
 use super::{Phase, Session};
 use crate::error::Result;
-use crate::proto::frame::{self, FrameType, HEADER_LEN};
+use crate::proto::frame::{FrameHeader, FrameType, HEADER_LEN};
 use std::io::IoSlice;
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -50,14 +50,35 @@ pub enum Written {
     AwaitLink,
 }
 
+/// Most frames one direct write carries: their headers live in the
+/// [`DirectWrite`] itself, so a direct write allocates nothing. With the
+/// default `write_batch_size` (256 KiB) that is never a limit: even the
+/// smallest frames a peer may ask for (16 KiB) take 16 for a batch.
+pub(crate) const MAX_DIRECT_FRAMES: usize = 16;
+
 /// Frames a caller writes itself: their headers, and the length of the payload
 /// taken from the front of its buffer.
 #[derive(Debug)]
 pub struct DirectWrite {
-    headers: Vec<u8>,
+    headers: [[u8; HEADER_LEN]; MAX_DIRECT_FRAMES],
+    frames: usize,
     frame_len: usize,
     len: usize,
     small: bool,
+}
+
+/// The slices of a direct write as the transport should see them; see
+/// [`DirectWrite::slices`].
+pub struct DirectSlices<'a> {
+    slices: [IoSlice<'a>; 2 * MAX_DIRECT_FRAMES],
+    len: usize,
+}
+
+impl<'a> DirectSlices<'a> {
+    /// Header, payload, header, ...: the part of the array in use.
+    pub fn as_mut_slice(&mut self) -> &mut [IoSlice<'a>] {
+        &mut self.slices[..self.len]
+    }
 }
 
 impl DirectWrite {
@@ -77,10 +98,14 @@ impl DirectWrite {
 
     /// The frames as the transport should see them: header, payload, header, ...
     /// `data` is the buffer the write was claimed for.
-    pub fn slices<'a>(&'a self, data: &'a [u8]) -> Vec<IoSlice<'a>> {
-        let headers = self.headers.chunks(HEADER_LEN);
-        let payloads = data[..self.len].chunks(self.frame_len);
-        headers.zip(payloads).flat_map(|(header, payload)| [IoSlice::new(header), IoSlice::new(payload)]).collect()
+    pub fn slices<'a>(&'a self, data: &'a [u8]) -> DirectSlices<'a> {
+        let mut slices = [IoSlice::new(&[]); 2 * MAX_DIRECT_FRAMES];
+        let frames = self.headers[..self.frames].iter().zip(data[..self.len].chunks(self.frame_len));
+        for (pair, (header, payload)) in slices.chunks_mut(2).zip(frames) {
+            pair[0] = IoSlice::new(header);
+            pair[1] = IoSlice::new(payload);
+        }
+        DirectSlices { slices, len: 2 * self.frames }
     }
 }
 
@@ -157,7 +182,7 @@ impl Session {
     /// Claims a direct write of up to `len` bytes on channel `index`, which
     /// [`direct_write_size`](Self::direct_write_size) allowed, for a caller
     /// holding the link, spending its credits: at most `write_batch_size` bytes, in
-    /// frames of at most the peer's `max_frame_size`.
+    /// at most [`MAX_DIRECT_FRAMES`] frames of at most the peer's `max_frame_size`.
     fn claim_direct_write(&mut self, index: u32, len: usize, small: bool, now: Instant) -> DirectWrite {
         // Nothing that should go first waits behind a direct write, so its frames
         // need not be chunked for priorities: as large as the peer takes, so the
@@ -166,18 +191,20 @@ impl Session {
         let frame_len = self.peer_max_frame as usize;
         let channel = self.outgoing.get_mut(&index).expect("direct_write_size found the channel");
         let asked = len;
-        let len = (channel.credit.available().min(len as u64) as usize).min(self.config.write_batch_size);
+        let most = self.config.write_batch_size.min(MAX_DIRECT_FRAMES * frame_len);
+        let len = (channel.credit.available().min(len as u64) as usize).min(most);
         channel.cut_short = len < asked;
         let frames = len.div_ceil(frame_len);
-        let mut headers = Vec::with_capacity(frames * HEADER_LEN);
-        for start in (0..len).step_by(frame_len) {
-            frame::put_header(&mut headers, index, FrameType::Data, (len - start).min(frame_len));
+        let mut headers = [[0; HEADER_LEN]; MAX_DIRECT_FRAMES];
+        for (header, start) in headers.iter_mut().zip((0..len).step_by(frame_len)) {
+            let len = (len - start).min(frame_len) as u32;
+            *header = FrameHeader { index, kind: FrameType::Data, len }.to_bytes();
         }
         channel.credit.spend(len as u64);
         channel.frames_sent += frames as u64;
-        self.bytes_sent += (len + headers.len()) as u64;
+        self.bytes_sent += (len + frames * HEADER_LEN) as u64;
         self.last_transmit = now;
-        DirectWrite { headers, frame_len, len, small }
+        DirectWrite { headers, frames, frame_len, len, small }
     }
 }
 

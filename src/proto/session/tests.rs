@@ -380,7 +380,7 @@ fn direct_writes_take_the_link_wait_for_it_or_queue() {
     assert_eq!(frames.payload_len(), 250);
     let mut expected = Vec::new();
     frame::put_data(&mut expected, index, &data); // one frame: nothing waits behind it
-    let wire: Vec<u8> = frames.slices(&data).iter().flat_map(|slice| slice.to_vec()).collect();
+    let wire: Vec<u8> = frames.slices(&data).as_mut_slice().iter().flat_map(|slice| slice.to_vec()).collect();
     assert_eq!(wire, expected);
     let busy = p.a.write_or_claim(other, &data, later, || false);
     assert!(matches!(busy, Poll::Ready(Ok(Written::AwaitLink))), "a large write waits for a busy link");
@@ -396,6 +396,36 @@ fn direct_writes_take_the_link_wait_for_it_or_queue() {
     // Now x's own frames wait.
     assert!(matches!(p.a.write_or_claim(index, &data, later, || true), Poll::Ready(Ok(Written::Queued(250)))));
     assert_eq!(p.a.available_credits(index), 240, "every write spent credits");
+}
+
+/// A direct write carries at most `MAX_DIRECT_FRAMES` frames, however small the
+/// peer's frames and large the batch: the rest is cut short and goes in the
+/// next one, and the wire is what `put_data` makes of each frame's payload.
+#[test]
+fn a_direct_write_carries_at_most_max_direct_frames() {
+    let window = SessionConfig { initial_window: 1 << 20, max_channel_window: 1 << 20, ..config(1) };
+    let small_frames = SessionConfig { max_frame_size: frame::MIN_MAX_FRAME_SIZE, ..window.clone() };
+    let mut p = Pair::with(SessionConfig { session_id: 1, ..window }, SessionConfig { session_id: 2, ..small_frames });
+    let index = p.open("x", 128);
+    let frame_len = frame::MIN_MAX_FRAME_SIZE as usize;
+    let data: Vec<u8> = (0..(direct::MAX_DIRECT_FRAMES + 4) * frame_len + 100).map(|i| (i % 251) as u8).collect();
+    let mut wire = Vec::new();
+    let mut sent = 0;
+    for expected_frames in [direct::MAX_DIRECT_FRAMES, 5] {
+        let Poll::Ready(Ok(Written::Direct(frames))) = p.a.write_or_claim(index, &data[sent..], p.now, || true) else {
+            panic!("the link was free")
+        };
+        let mut slices = frames.slices(&data[sent..]);
+        assert_eq!(slices.as_mut_slice().len(), 2 * expected_frames, "a header and a payload per frame");
+        wire.extend(slices.as_mut_slice().iter().flat_map(|slice| slice.to_vec()));
+        sent += frames.payload_len();
+    }
+    assert_eq!(sent, data.len());
+    let mut expected = Vec::new();
+    for payload in data.chunks(frame_len) {
+        frame::put_data(&mut expected, index, payload);
+    }
+    assert_eq!(wire, expected);
 }
 
 /// The rest of a direct write cut short (here by the batch size) counts as large
