@@ -52,9 +52,9 @@ pub enum Written {
 
 /// Most frames one direct write carries: their headers live in the
 /// [`DirectWrite`] itself, so a direct write allocates nothing. With the
-/// default `write_batch_size` (256 KiB) that is never a limit: even the
-/// smallest frames a peer may ask for (16 KiB) take 16 for a batch.
-pub(crate) const MAX_DIRECT_FRAMES: usize = 16;
+/// default `write_batch_size` (512 KiB) that is never a limit: even the
+/// smallest frames a peer may ask for (16 KiB) take 32 for a batch.
+pub(crate) const MAX_DIRECT_FRAMES: usize = 32;
 
 /// Frames a caller writes itself: their headers, and the length of the payload
 /// taken from the front of its buffer.
