@@ -50,17 +50,19 @@ pub enum Written {
     AwaitLink,
 }
 
-/// Most frames one direct write carries: their headers live in the
-/// [`DirectWrite`] itself, so a direct write allocates nothing. With the
-/// default `write_batch_size` (512 KiB) that is never a limit: even the
-/// smallest frames a peer may ask for (16 KiB) take 32 for a batch.
+/// Most frames one direct write carries: its slices are a fixed array, so a
+/// direct write allocates nothing. With the default `write_batch_size` (512
+/// KiB) that is never a limit: even the smallest frames a peer may ask for
+/// (16 KiB) take 32 for a batch.
 pub(crate) const MAX_DIRECT_FRAMES: usize = 32;
 
 /// Frames a caller writes itself: their headers, and the length of the payload
-/// taken from the front of its buffer.
+/// taken from the front of its buffer. Every frame but the last is full
+/// (`frame_len` bytes of payload), so two headers describe them all.
 #[derive(Debug)]
 pub struct DirectWrite {
-    headers: [[u8; HEADER_LEN]; MAX_DIRECT_FRAMES],
+    full: [u8; HEADER_LEN],
+    last: [u8; HEADER_LEN],
     frames: usize,
     frame_len: usize,
     len: usize,
@@ -100,8 +102,9 @@ impl DirectWrite {
     /// `data` is the buffer the write was claimed for.
     pub fn slices<'a>(&'a self, data: &'a [u8]) -> DirectSlices<'a> {
         let mut slices = [IoSlice::new(&[]); 2 * MAX_DIRECT_FRAMES];
-        let frames = self.headers[..self.frames].iter().zip(data[..self.len].chunks(self.frame_len));
-        for (pair, (header, payload)) in slices.chunks_mut(2).zip(frames) {
+        let payloads = data[..self.len].chunks(self.frame_len).enumerate();
+        for (pair, (i, payload)) in slices.chunks_mut(2).zip(payloads) {
+            let header = if i + 1 == self.frames { &self.last } else { &self.full };
             pair[0] = IoSlice::new(header);
             pair[1] = IoSlice::new(payload);
         }
@@ -194,17 +197,15 @@ impl Session {
         let most = self.config.write_batch_size.min(MAX_DIRECT_FRAMES * frame_len);
         let len = (channel.credit.available().min(len as u64) as usize).min(most);
         channel.cut_short = len < asked;
+        debug_assert!(len > 0, "direct_write_size saw bytes and credits");
         let frames = len.div_ceil(frame_len);
-        let mut headers = [[0; HEADER_LEN]; MAX_DIRECT_FRAMES];
-        for (header, start) in headers.iter_mut().zip((0..len).step_by(frame_len)) {
-            let len = (len - start).min(frame_len) as u32;
-            *header = FrameHeader { index, kind: FrameType::Data, len }.to_bytes();
-        }
+        let header = |len: usize| FrameHeader { index, kind: FrameType::Data, len: len as u32 }.to_bytes();
+        let (full, last) = (header(frame_len), header(len - (frames - 1) * frame_len));
         channel.credit.spend(len as u64);
         channel.frames_sent += frames as u64;
         self.bytes_sent += (len + frames * HEADER_LEN) as u64;
         self.last_transmit = now;
-        DirectWrite { headers, frames, frame_len, len, small }
+        DirectWrite { full, last, frames, frame_len, len, small }
     }
 }
 
