@@ -122,22 +122,26 @@ fn scenarios(p: &Params) -> Vec<Scenario> {
     v
 }
 
-/// The baselines by their `--baselines` keys, in table order.
-const BASELINES: [&str; 3] = ["raw", "raw-per-channel", "yamux"];
+/// Builds one system to measure.
+type MakeSystem = fn() -> Box<dyn System>;
 
-fn baseline(key: &str) -> Box<dyn System> {
-    match key {
-        "raw" => Box::new(raw::RawSingle),
-        "raw-per-channel" => Box::new(blocking::Blocking(raw::RawPerChannel)),
-        _ => Box::new(yamux::Yamux),
-    }
+/// The baselines by their `--baselines` keys, in table order.
+const BASELINES: [(&str, MakeSystem); 3] = [
+    ("raw", || Box::new(raw::RawSingle)),
+    ("raw-per-channel", || Box::new(blocking::Blocking(raw::RawPerChannel))),
+    ("yamux", || Box::new(yamux::Yamux)),
+];
+
+/// netconduit first (every ratio is about it), then the baselines named in
+/// `keys`, in table order.
+fn systems(keys: &[&str]) -> Vec<Box<dyn System>> {
+    let chosen = BASELINES.iter().filter(|(key, _)| keys.contains(key));
+    std::iter::once(netconduit::system()).chain(chosen.map(|(_, make)| make())).collect()
 }
 
-/// netconduit first (every ratio is about it), then the chosen baselines.
-fn systems(baselines: &[String]) -> Vec<Box<dyn System>> {
-    let mut v = vec![netconduit::system()];
-    v.extend(BASELINES.iter().filter(|b| baselines.iter().any(|k| k == *b)).map(|b| baseline(b)));
-    v
+/// Every baseline's key.
+fn all_baselines() -> Vec<&'static str> {
+    BASELINES.iter().map(|(key, _)| *key).collect()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -186,8 +190,7 @@ fn child_main(args: &[String]) -> ExitCode {
     let mut params = Params::new(true);
     params.pin = !args.iter().any(|a| a == "--no-pin");
     let ctx = Ctx { placement: Placement::new(params.pin), params, epoch: Instant::now() };
-    let all: Vec<String> = BASELINES.iter().map(|b| b.to_string()).collect();
-    let Some(sys) = systems(&all).into_iter().find(|s| s.name() == system) else {
+    let Some(sys) = systems(&all_baselines()).into_iter().find(|s| s.name() == system) else {
         println!("FAILED unknown system {system}");
         return ExitCode::FAILURE;
     };
@@ -207,7 +210,7 @@ fn child_main(args: &[String]) -> ExitCode {
 struct Cli {
     params: Params,
     only: Vec<String>,
-    baselines: Vec<String>,
+    baselines: Vec<&'static str>,
     list: bool,
 }
 
@@ -228,7 +231,7 @@ fn parse_cli(args: &[String]) -> Result<Cli, String> {
     let quick = args.iter().any(|a| a == "--quick");
     let mut params = Params::new(quick);
     let mut only = Vec::new();
-    let mut baselines: Vec<String> = BASELINES.iter().map(|b| b.to_string()).collect();
+    let mut baselines = all_baselines();
     let mut list = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -243,11 +246,12 @@ fn parse_cli(args: &[String]) -> Result<Cli, String> {
             "--write-kib" => params.bulk_chunk = kib(&value("--write-kib")?, "--write-kib")?,
             "--read-kib" => params.bulk_read = kib(&value("--read-kib")?, "--read-kib")?,
             "--baselines" => {
-                baselines =
-                    value("--baselines")?.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
-                if let Some(unknown) = baselines.iter().find(|b| !BASELINES.contains(&b.as_str())) {
-                    return Err(format!("--baselines: unknown system {unknown:?}; choose from {BASELINES:?}"));
+                let keys = value("--baselines")?;
+                let keys: Vec<&str> = keys.split(',').map(str::trim).filter(|k| !k.is_empty()).collect();
+                if let Some(unknown) = keys.iter().find(|k| !all_baselines().contains(k)) {
+                    return Err(format!("--baselines: unknown system {unknown:?}; choose from {:?}", all_baselines()));
                 }
+                baselines = all_baselines().into_iter().filter(|b| keys.contains(b)).collect();
             }
             "--no-pin" => params.pin = false,
             "--list" => list = true,

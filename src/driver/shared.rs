@@ -14,9 +14,11 @@ use super::input::{Input, Landed};
 use super::link::{Link, LinkLock, Transport};
 use crate::error::{Error, Result};
 use crate::proto::frame::HEADER_LEN;
-use crate::proto::session::{frames_landed, frames_layout, DirectWrite, ReadPlan, Session, MAX_READ_FRAMES};
+use crate::proto::session::{
+    frames_landed, frames_layout, DirectWrite, ReadPlan, Session, MAX_DIRECT_FRAMES, MAX_READ_FRAMES,
+};
 use parking_lot::{Condvar, Mutex, MutexGuard};
-use std::io::{self, Read};
+use std::io::{self, IoSlice, Read};
 use std::net::Shutdown;
 use std::time::Instant;
 
@@ -234,7 +236,8 @@ impl Shared {
     /// the credits when the write was claimed, and the writer thread waits for
     /// the link, not for a notification.
     pub fn transmit_direct(&self, mut link: Link<'_>, frames: &DirectWrite, data: &[u8]) -> Result<usize> {
-        let result = link.transmit(frames.slices(data).as_mut_slice(), true);
+        let mut slices = [IoSlice::new(&[]); 2 * MAX_DIRECT_FRAMES];
+        let result = link.transmit(frames.slices(data, &mut slices), true);
         drop(link);
         if result.is_ok() && !frames.is_small() {
             return Ok(frames.payload_len());

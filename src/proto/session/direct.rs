@@ -50,11 +50,12 @@ pub enum Written {
     AwaitLink,
 }
 
-/// Most frames one direct write carries: its slices are a fixed array, so a
-/// direct write allocates nothing. With the default `write_batch_size` (512
-/// KiB) that is never a limit: even the smallest frames a peer may ask for
-/// (16 KiB) take 32 for a batch.
-pub(crate) const MAX_DIRECT_FRAMES: usize = 32;
+/// Most frames one direct write carries, so its caller can lay the write out in
+/// a fixed array of `2 * MAX_DIRECT_FRAMES` slices and a direct write allocates
+/// nothing. With the default `write_batch_size` (512 KiB) that is never a
+/// limit: even the smallest frames a peer may ask for (16 KiB) take 32 for a
+/// batch.
+pub const MAX_DIRECT_FRAMES: usize = 32;
 
 /// Frames a caller writes itself: their headers, and the length of the payload
 /// taken from the front of its buffer. Every frame but the last is full
@@ -67,20 +68,6 @@ pub struct DirectWrite {
     frame_len: usize,
     len: usize,
     small: bool,
-}
-
-/// The slices of a direct write as the transport should see them; see
-/// [`DirectWrite::slices`].
-pub struct DirectSlices<'a> {
-    slices: [IoSlice<'a>; 2 * MAX_DIRECT_FRAMES],
-    len: usize,
-}
-
-impl<'a> DirectSlices<'a> {
-    /// Header, payload, header, ...: the part of the array in use.
-    pub fn as_mut_slice(&mut self) -> &mut [IoSlice<'a>] {
-        &mut self.slices[..self.len]
-    }
 }
 
 impl DirectWrite {
@@ -99,16 +86,17 @@ impl DirectWrite {
     }
 
     /// The frames as the transport should see them: header, payload, header, ...
-    /// `data` is the buffer the write was claimed for.
-    pub fn slices<'a>(&'a self, data: &'a [u8]) -> DirectSlices<'a> {
-        let mut slices = [IoSlice::new(&[]); 2 * MAX_DIRECT_FRAMES];
-        let payloads = data[..self.len].chunks(self.frame_len).enumerate();
-        for (pair, (i, payload)) in slices.chunks_mut(2).zip(payloads) {
-            let header = if i + 1 == self.frames { &self.last } else { &self.full };
-            pair[0] = IoSlice::new(header);
+    /// laid out in `out`, which must hold two slices per frame (`2 *
+    /// MAX_DIRECT_FRAMES` always do); returns the part in use. `data` is the
+    /// buffer the write was claimed for.
+    pub fn slices<'a, 'b>(&'a self, data: &'a [u8], out: &'b mut [IoSlice<'a>]) -> &'b mut [IoSlice<'a>] {
+        let used = &mut out[..2 * self.frames];
+        for (pair, payload) in used.chunks_exact_mut(2).zip(data[..self.len].chunks(self.frame_len)) {
+            pair[0] = IoSlice::new(&self.full);
             pair[1] = IoSlice::new(payload);
         }
-        DirectSlices { slices, len: 2 * self.frames }
+        used[2 * self.frames - 2] = IoSlice::new(&self.last);
+        used
     }
 }
 

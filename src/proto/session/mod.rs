@@ -17,7 +17,7 @@ mod input;
 mod window;
 
 use self::channel::{InChannel, InState, OutChannel, OutState};
-pub use self::direct::{DirectWrite, Written};
+pub use self::direct::{DirectWrite, Written, MAX_DIRECT_FRAMES};
 pub use self::input::{frames_landed, frames_layout, FrameEnds, ReadPlan, ReaderTurn, MAX_READ_FRAMES};
 use self::input::{InputRole, Run};
 use super::control::Control;
