@@ -169,6 +169,7 @@ impl Multiplexer {
             // session can free it.
             direct_writes: options.direct_writes && shutdown.is_some(),
             write_batch_size: options.write_batch_size,
+            pipeline_below: options.write_batch_size / 2,
             handshake_timeout: options.handshake_timeout,
             max_incoming_channels: options.max_incoming_channels,
             max_pending_accepts: options.max_pending_accepts,

@@ -17,6 +17,7 @@ mod input;
 mod window;
 
 use self::channel::{InChannel, InState, OutChannel, OutState};
+use self::direct::BulkWriters;
 pub use self::direct::{DirectWrite, Written, MAX_DIRECT_FRAMES};
 pub use self::input::{frames_landed, frames_layout, FrameEnds, ReadPlan, ReaderTurn, MAX_READ_FRAMES};
 use self::input::{InputRole, Run};
@@ -68,6 +69,10 @@ pub struct SessionConfig {
     pub direct_writes: bool,
     /// Target bytes per `poll_transmit` batch.
     pub write_batch_size: usize,
+    /// Large writes shorter than this, on a channel writing bulk data alone, are
+    /// queued for the writer thread rather than sent direct (see `direct`); 0
+    /// sends them direct.
+    pub pipeline_below: usize,
     /// Deadline for the peer's HANDSHAKE.
     pub handshake_timeout: Duration,
     /// Limit of incoming channel records.
@@ -163,6 +168,8 @@ pub struct Session {
     scheduler: Scheduler,
     /// Priorities of the large writes waiting for the link (see `direct`).
     link_waiters: LevelCounts,
+    /// Which channels made large writes lately (see `direct`).
+    bulk_writers: BulkWriters,
     /// Who reads the transport.
     input: InputRole,
     /// When the last transmission began (a direct write) or ended (a batch).
@@ -221,6 +228,7 @@ impl Session {
             urgent: Vec::new(),
             scheduler: Scheduler::default(),
             link_waiters: LevelCounts::default(),
+            bulk_writers: BulkWriters::default(),
             input: InputRole::default(),
             last_transmit: now,
             pool,

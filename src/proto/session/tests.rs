@@ -17,6 +17,7 @@ fn config(session_id: u64) -> SessionConfig {
         send_buffer_size: 1 << 20,
         direct_writes: true,
         write_batch_size: 1 << 20,
+        pipeline_below: 0,
         handshake_timeout: Duration::from_secs(10),
         max_incoming_channels: 4,
         max_pending_accepts: 2,
@@ -395,6 +396,36 @@ fn direct_writes_take_the_link_wait_for_it_or_queue() {
     // Now x's own frames wait.
     assert!(matches!(p.a.write_or_claim(index, &data, later, || true), Poll::Ready(Ok(Written::Queued(250)))));
     assert_eq!(p.a.available_credits(index), 240, "every write spent credits");
+}
+
+/// A channel writing bulk data alone queues its large writes (shorter than
+/// `pipeline_below`) for the writer thread to send in batches; once another
+/// channel writes large buffers too, both go direct, until `BULK_COMPANY` after
+/// the last time they wrote side by side. A write of `pipeline_below` or more goes
+/// direct even alone.
+#[test]
+fn a_channel_writing_bulk_alone_pipelines_through_the_writer_thread() {
+    let mut p = Pair::with(SessionConfig { pipeline_below: 300, ..config(1) }, config(2));
+    let (x, y) = (p.open("x", 128), p.open("y", 128));
+    let data = [3u8; 300];
+    let start = p.now;
+    let alone = p.a.write_or_claim(x, &data[..150], start, || panic!("a lone writer's write is queued"));
+    assert!(matches!(alone, Poll::Ready(Ok(Written::Queued(150)))));
+    let mut expected = Vec::new();
+    frame::put_data(&mut expected, x, &data[..150]);
+    assert_eq!(transmit(&mut p.a), expected, "queued, for the writer thread");
+    let whole = p.a.write_or_claim(x, &data, start, || true);
+    assert!(matches!(whole, Poll::Ready(Ok(Written::Direct(_)))), "pipeline_below or more goes direct");
+
+    for (index, at) in [(y, start), (x, start + direct::BULK_COMPANY / 2)] {
+        let Poll::Ready(Ok(Written::Direct(frames))) = p.a.write_or_claim(index, &data[..150], at, || true) else {
+            panic!("channels writing side by side go direct")
+        };
+        assert_eq!(frames.payload_len(), 150);
+    }
+    let later = start + direct::BULK_COMPANY / 2 + direct::BULK_COMPANY;
+    let alone_again = p.a.write_or_claim(x, &data[..150], later, || panic!("alone again: queued"));
+    assert!(matches!(alone_again, Poll::Ready(Ok(Written::Queued(150)))));
 }
 
 /// The bytes a direct write puts on the wire for `data`, the buffer it was
