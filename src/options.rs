@@ -74,10 +74,10 @@ pub struct MultiplexerOptions {
     /// frames, higher priorities, the channel's own earlier frames), a write of a
     /// chunk or more takes the link (waiting for it while another write holds it,
     /// at most until `send_timeout`, then queueing), a smaller one only an idle
-    /// link. One exception: a channel writing bulk data alone (no other channel
-    /// wrote a chunk or more within the last 10 ms) in writes shorter than half
-    /// of `write_batch_size` has them queued, so the writer thread sends them in
-    /// batches while the application fills the next (fewer, larger transport
+    /// link. One exception: while at most four channels write bulk data (made
+    /// writes of a chunk or more within the last 10 ms), their writes shorter than
+    /// half of `write_batch_size` are queued, so the writer thread sends them in
+    /// batches while the applications fill the next (fewer, larger transport
     /// writes, which cost far less per byte than the copy does). A direct write
     /// returns once the transport took the bytes, so it may
     /// block in the transport as a plain socket write would, beyond `send_timeout`,

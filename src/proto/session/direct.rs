@@ -22,16 +22,17 @@
 //! waiting when it was claimed; frames queued meanwhile wait for the link, and
 //! leave through the writer thread in priority order.
 //!
-//! One exception makes a large write queue: a channel writing bulk data *alone*
-//! (no other channel made a large write within [`BULK_COMPANY`]) in writes
-//! shorter than `pipeline_below` (half a write batch by default). Its bytes are
-//! copied, and the writer thread sends them in batches of up to
-//! `write_batch_size` while the application fills the next: the kernel's cost
+//! One exception makes a large write queue: while few channels write bulk data
+//! (at most [`PIPELINED_BULK_WRITERS`] made large writes within the last
+//! [`BULK_COMPANY`]), their writes shorter than `pipeline_below` (half a write
+//! batch by default) are *pipelined*: copied, and sent by the writer thread in
+//! batches of up to `write_batch_size` while the applications fill the next.
+//! The kernel's cost
 //! per write (the syscall, pushing the segments, waking the reader on the far
 //! side) is paid once per batch instead of once per write, which saves more than
 //! the copy costs (one channel of 64 KiB writes over TCP loopback, alternating
 //! runs: about 1.07x raw TCP's throughput queued, against 0.90x direct; see
-//! docs/PERFORMANCE.md). With several channels writing bulk data the copies would
+//! docs/PERFORMANCE.md). With more channels writing bulk data the copies would
 //! not stay in cache and the writer thread would compete with every writing
 //! thread for the CPU, which measured slower than direct writes taking turns.
 
@@ -49,30 +50,49 @@ use std::time::{Duration, Instant};
 /// than paying a syscall each; a lone request still leaves at once.
 pub(crate) const SMALL_WRITE_IDLE: Duration = Duration::from_micros(5);
 
-/// Large writes of two channels less than this apart count as channels writing
-/// bulk data side by side: neither writes alone (see the module docs) until
-/// this long after the last such pair. Long enough to span many scheduler time
-/// slices of the threads taking turns at the link.
+/// A channel counts as writing bulk data for this long after its last large
+/// write. Long enough to span many scheduler time slices of threads taking turns
+/// at the link.
 pub(crate) const BULK_COMPANY: Duration = Duration::from_millis(10);
 
-/// Which channels made large writes lately: one alone, or several side by side.
+/// Most channels writing bulk data at once whose large writes still pipeline
+/// through the writer thread (see the module docs). Measured on a 2-vCPU VM
+/// (docs/PERFORMANCE.md): pipelining paid with up to 4 such channels and cost
+/// from 6 on.
+pub(crate) const PIPELINED_BULK_WRITERS: usize = 4;
+
+/// The channels that made a large write within the last [`BULK_COMPANY`]: up to
+/// one more than [`PIPELINED_BULK_WRITERS`], since beyond that how many no
+/// longer matters.
 #[derive(Debug, Default)]
 pub(crate) struct BulkWriters {
-    /// The channel that made the last large write.
-    last: Option<u32>,
-    /// Until when large writes count as made side by side.
-    shared_until: Option<Instant>,
+    recent: [Option<(u32, Instant)>; PIPELINED_BULK_WRITERS + 1],
 }
 
 impl BulkWriters {
-    /// Records a large write on channel `index` at `now`; true when that
-    /// channel writes bulk data alone.
+    /// Records a large write on channel `index` at `now`; true while at most
+    /// [`PIPELINED_BULK_WRITERS`] channels write bulk data.
     fn note(&mut self, index: u32, now: Instant) -> bool {
-        if self.last.is_some_and(|last| last != index) {
-            self.shared_until = Some(now + BULK_COMPANY);
+        for entry in &mut self.recent {
+            if entry.is_some_and(|(_, at)| now.saturating_duration_since(at) >= BULK_COMPANY) {
+                *entry = None;
+            }
         }
-        self.last = Some(index);
-        self.shared_until.is_none_or(|until| now >= until)
+        let slot = self
+            .position(|entry| entry.is_some_and(|(channel, _)| channel == index))
+            .or_else(|| self.position(|entry| entry.is_none()))
+            .unwrap_or_else(|| self.oldest());
+        self.recent[slot] = Some((index, now));
+        self.recent.iter().flatten().count() <= PIPELINED_BULK_WRITERS
+    }
+
+    fn position(&self, found: impl Fn(Option<(u32, Instant)>) -> bool) -> Option<usize> {
+        self.recent.iter().position(|&entry| found(entry))
+    }
+
+    /// The slot of the least recent writer (every slot is taken).
+    fn oldest(&self) -> usize {
+        (0..self.recent.len()).min_by_key(|&slot| self.recent[slot].map(|(_, at)| at)).unwrap_or(0)
     }
 }
 
@@ -154,8 +174,8 @@ impl Session {
         now: Instant,
         take_link: impl FnOnce() -> bool,
     ) -> Poll<Result<Written>> {
-        let alone = data.len() >= self.config.chunk_size && self.bulk_writers.note(index, now);
-        if let Some(size) = self.direct_write_size(index, data.len(), alone, now) {
+        let few = data.len() >= self.config.chunk_size && self.bulk_writers.note(index, now);
+        if let Some(size) = self.direct_write_size(index, data.len(), few, now) {
             if take_link() {
                 let direct = self.claim_direct_write(index, data.len(), size == WriteSize::Small, now);
                 return Poll::Ready(Ok(Written::Direct(direct)));
@@ -183,9 +203,9 @@ impl Session {
     }
 
     /// Whether a write of `len` bytes on channel `index` may go direct if its
-    /// caller can take the link, and how large it counts as. `alone`: the
-    /// channel writes bulk data alone.
-    fn direct_write_size(&self, index: u32, len: usize, alone: bool, now: Instant) -> Option<WriteSize> {
+    /// caller can take the link, and how large it counts as. `few`: few
+    /// channels write bulk data, this one included.
+    fn direct_write_size(&self, index: u32, len: usize, few: bool, now: Instant) -> Option<WriteSize> {
         if !self.config.direct_writes || self.phase != Phase::Open || len == 0 {
             return None;
         }
@@ -206,9 +226,9 @@ impl Session {
             // does, and all of them copy.)
             let higher = self.scheduler.highest().max(self.link_waiters.highest()) > Some(channel.priority);
             let outranked = !self.urgent.is_empty() || higher;
-            // A lone channel's writes pipeline through the writer thread (module
+            // Few channels' writes pipeline through the writer thread (module
             // docs); the rest of a write cut short stays direct, as above.
-            let pipelined = alone && !channel.cut_short && len < self.config.pipeline_below;
+            let pipelined = few && !channel.cut_short && len < self.config.pipeline_below;
             return (!outranked && !pipelined).then_some(WriteSize::Large);
         }
         let idle = !self.wants_transmit() && now.saturating_duration_since(self.last_transmit) >= SMALL_WRITE_IDLE;

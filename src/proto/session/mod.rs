@@ -69,7 +69,7 @@ pub struct SessionConfig {
     pub direct_writes: bool,
     /// Target bytes per `poll_transmit` batch.
     pub write_batch_size: usize,
-    /// Large writes shorter than this, on a channel writing bulk data alone, are
+    /// Large writes shorter than this, while few channels write bulk data, are
     /// queued for the writer thread rather than sent direct (see `direct`); 0
     /// sends them direct.
     pub pipeline_below: usize,
