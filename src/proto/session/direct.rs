@@ -51,9 +51,11 @@ use std::time::{Duration, Instant};
 pub(crate) const SMALL_WRITE_IDLE: Duration = Duration::from_micros(5);
 
 /// A channel counts as writing bulk data for this long after its last large
-/// write. Long enough to span many scheduler time slices of threads taking turns
-/// at the link.
-pub(crate) const BULK_COMPANY: Duration = Duration::from_millis(10);
+/// write. Long enough that threads taking turns at the link, each waiting for
+/// several others' scheduler time slices, all keep counting (with 10 ms, 10
+/// channels of 64 KiB writes found themselves few now and then and had a
+/// quarter of their writes queued).
+pub(crate) const BULK_COMPANY: Duration = Duration::from_millis(100);
 
 /// Most channels writing bulk data at once whose large writes still pipeline
 /// through the writer thread (see the module docs). Measured on a 2-vCPU VM
