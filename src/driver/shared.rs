@@ -15,7 +15,7 @@ use super::link::{Link, LinkLock, Transport};
 use crate::error::{Error, Result};
 use crate::proto::frame::HEADER_LEN;
 use crate::proto::session::{
-    frames_landed, frames_layout, DirectWrite, ReadPlan, Session, MAX_DIRECT_FRAMES, MAX_READ_FRAMES,
+    frames_landed, frames_layout, frames_slices, DirectWrite, ReadPlan, Session, MAX_DIRECT_FRAMES, MAX_READ_FRAMES,
 };
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::io::{self, IoSlice, Read};
@@ -132,7 +132,8 @@ impl Shared {
                 (None, _) => Ok(0),
                 (Some(input), ReadPlan::Payload(len)) => input.transport.read(&mut out[..len]),
                 (Some(input), ReadPlan::Frames { frames, payload }) => {
-                    input.transport.read_vectored(&mut frames_layout(&mut heads[..frames], out, payload))
+                    let mut slices = frames_slices();
+                    input.transport.read_vectored(frames_layout(&mut heads[..frames], out, payload, &mut slices))
                 }
                 (Some(input), ReadPlan::HeaderOnly(len)) => input.transport.read(&mut heads[0][..len]),
                 (Some(input), ReadPlan::Buffered) => input.read_buffered(Instant::now(), ends),
@@ -158,8 +159,9 @@ impl Shared {
                     }
                     ReadPlan::Payload(_) => delivered = session.handle_read_into(index, &[(&[], &out[..n])], now),
                     ReadPlan::Frames { frames, payload } => {
-                        let pieces = frames_landed(&heads[..frames], out, payload, n);
-                        delivered = session.handle_read_into(index, &pieces, now);
+                        let mut pieces = [(&[][..], &[][..]); MAX_READ_FRAMES];
+                        let pieces = frames_landed(&heads[..frames], out, payload, n, &mut pieces);
+                        delivered = session.handle_read_into(index, pieces, now);
                     }
                     ReadPlan::HeaderOnly(_) => session.handle_input(&heads[0][..n], now),
                 }

@@ -157,35 +157,51 @@ impl FrameEnds {
 }
 
 /// The buffers of a [`ReadPlan::Frames`] read, in wire order: each header buffer,
-/// then the next `payload` bytes of `out`. (The plan fits its frames in `out`.)
-pub fn frames_layout<'a>(heads: &'a mut [[u8; HEADER_LEN]], out: &'a mut [u8], payload: usize) -> Vec<IoSliceMut<'a>> {
-    let payloads = out.chunks_mut(payload);
-    heads
-        .iter_mut()
-        .zip(payloads)
-        .flat_map(|(head, payload)| [IoSliceMut::new(head), IoSliceMut::new(payload)])
-        .collect()
+/// then the next `payload` bytes of `out` (the plan fits its frames in `out`),
+/// laid out in `slices`, which must hold two per frame (`2 * MAX_READ_FRAMES`
+/// always do); returns the part in use.
+pub fn frames_layout<'a, 'b>(
+    heads: &'a mut [[u8; HEADER_LEN]],
+    out: &'a mut [u8],
+    payload: usize,
+    slices: &'b mut [IoSliceMut<'a>],
+) -> &'b mut [IoSliceMut<'a>] {
+    let frames = heads.iter_mut().zip(out.chunks_mut(payload));
+    let mut used = 0;
+    for (pair, (head, payload)) in slices.chunks_exact_mut(2).zip(frames) {
+        pair[0] = IoSliceMut::new(head);
+        pair[1] = IoSliceMut::new(payload);
+        used += 2;
+    }
+    &mut slices[..used]
+}
+
+/// Room for the slices of any [`ReadPlan::Frames`] read (see [`frames_layout`]).
+pub fn frames_slices<'a>() -> [IoSliceMut<'a>; 2 * MAX_READ_FRAMES] {
+    std::array::from_fn(|_| IoSliceMut::new(&mut []))
 }
 
 /// Where the `n` bytes of a [`ReadPlan::Frames`] read landed (see
-/// [`frames_layout`]): pairs of a header buffer's bytes and `out`'s, in wire order.
-pub fn frames_landed<'a>(
+/// [`frames_layout`]): pairs of a header buffer's bytes and `out`'s, in wire
+/// order, written to `pieces` (one per frame; `MAX_READ_FRAMES` always do);
+/// returns the part in use.
+pub fn frames_landed<'a, 'b>(
     heads: &'a [[u8; HEADER_LEN]],
     out: &'a [u8],
     payload: usize,
     mut n: usize,
-) -> Vec<(&'a [u8], &'a [u8])> {
-    let payloads = out.chunks(payload);
-    heads
-        .iter()
-        .zip(payloads)
-        .map(|(head, payload)| {
-            let in_head = n.min(HEADER_LEN);
-            let in_payload = (n - in_head).min(payload.len());
-            n -= in_head + in_payload;
-            (&head[..in_head], &payload[..in_payload])
-        })
-        .collect()
+    pieces: &'b mut [(&'a [u8], &'a [u8])],
+) -> &'b [(&'a [u8], &'a [u8])] {
+    let frames = heads.iter().zip(out.chunks(payload));
+    let mut used = 0;
+    for (piece, (head, payload)) in pieces.iter_mut().zip(frames) {
+        let in_head = n.min(HEADER_LEN);
+        let in_payload = (n - in_head).min(payload.len());
+        n -= in_head + in_payload;
+        *piece = (&head[..in_head], &payload[..in_payload]);
+        used += 1;
+    }
+    &pieces[..used]
 }
 
 /// What the reader thread should do next.

@@ -19,7 +19,7 @@ mod window;
 use self::channel::{InChannel, InState, OutChannel, OutState};
 use self::direct::BulkWriters;
 pub use self::direct::{DirectWrite, Written, MAX_DIRECT_FRAMES};
-pub use self::input::{frames_landed, frames_layout, FrameEnds, ReadPlan, ReaderTurn, MAX_READ_FRAMES};
+pub use self::input::{frames_landed, frames_layout, frames_slices, FrameEnds, ReadPlan, ReaderTurn, MAX_READ_FRAMES};
 use self::input::{InputRole, Run};
 use super::control::Control;
 use super::credit::RecvWindow;

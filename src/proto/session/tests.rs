@@ -941,9 +941,13 @@ fn a_frames_read_lays_a_runs_payloads_end_to_end() {
 
     // The guess holds: both payloads land end to end.
     let mut heads = [[0u8; HEADER_LEN]; MAX_READ_FRAMES];
-    let n = scatter(&wire[2 * step..4 * step], &mut input::frames_layout(&mut heads[..frames], &mut out, payload));
-    let pieces = input::frames_landed(&heads[..frames], &out, payload, n);
-    assert_eq!(p.b.handle_read_into(rx, &pieces, p.now), 131072);
+    let n = scatter(
+        &wire[2 * step..4 * step],
+        input::frames_layout(&mut heads[..frames], &mut out, payload, &mut input::frames_slices()),
+    );
+    let mut pieces = [(&[][..], &[][..]); MAX_READ_FRAMES];
+    let pieces = input::frames_landed(&heads[..frames], &out, payload, n, &mut pieces);
+    assert_eq!(p.b.handle_read_into(rx, pieces, p.now), 131072);
     assert_eq!(out[..131072], [pattern(3, 65536), pattern(4, 65536)].concat());
     assert!(p.b.read(rx, &mut out, p.now).is_pending(), "nothing was buffered");
     let plan = p.b.plan_read(Some((rx, out.len())));
@@ -951,10 +955,12 @@ fn a_frames_read_lays_a_runs_payloads_end_to_end() {
 
     // It breaks at once: y's frame, then x's short one, are decoded as usual.
     let mut heads = [[0u8; HEADER_LEN]; MAX_READ_FRAMES];
-    let n = scatter(&wire[4 * step..], &mut input::frames_layout(&mut heads[..4], &mut out, 65536));
+    let n =
+        scatter(&wire[4 * step..], input::frames_layout(&mut heads[..4], &mut out, 65536, &mut input::frames_slices()));
     assert_eq!(n, wire.len() - 4 * step);
-    let pieces = input::frames_landed(&heads[..4], &out, 65536, n);
-    assert_eq!(p.b.handle_read_into(rx, &pieces, p.now), 0);
+    let mut pieces = [(&[][..], &[][..]); MAX_READ_FRAMES];
+    let pieces = input::frames_landed(&heads[..4], &out, 65536, n, &mut pieces);
+    assert_eq!(p.b.handle_read_into(rx, pieces, p.now), 0);
     assert_eq!(read_all(&mut p.b, ry), pattern(5, 65536));
     assert_eq!(read_all(&mut p.b, rx), pattern(6, 1000));
     let stats = p.b.incoming_stats(rx, p.now).unwrap();
