@@ -75,7 +75,8 @@ pub struct MultiplexerOptions {
     /// chunk or more takes the link (waiting for it while another write holds it,
     /// at most until `send_timeout`, then queueing), a smaller one only an idle
     /// link. One exception: while at most four channels write bulk data (made
-    /// writes of a chunk or more within the last 100 ms), their writes shorter than
+    /// writes of a chunk or more within the last 100 ms) and no channel of a
+    /// higher priority wrote in that time, their writes shorter than
     /// half of `write_batch_size` are queued, so the writer thread sends them in
     /// batches while the applications fill the next (fewer, larger transport
     /// writes, which cost far less per byte than the copy does). A direct write

@@ -21,8 +21,9 @@ use std::time::{Duration, Instant};
 /// [`MultiplexerOptions::direct_writes`]): a write of at least `frame_chunk_size`
 /// bytes waits for another thread's write to end, as threads sharing a socket
 /// take turns; a smaller one does so only on an idle link. (While at most four
-/// channels write bulk data, their writes under half of `write_batch_size` are
-/// queued instead: see [`MultiplexerOptions::direct_writes`].) Otherwise it copies
+/// channels write bulk data and no higher priority writes, their writes under
+/// half of `write_batch_size` are queued instead: see
+/// [`MultiplexerOptions::direct_writes`].) Otherwise it copies
 /// them, encoded as frames, into the channel's queue for the writer thread (at
 /// most `send_buffer_size` bytes queued) and returns at once.
 /// With no credits or a full queue it blocks until a grant arrives or the queue

@@ -24,8 +24,9 @@
 //!
 //! One exception makes a large write queue: while few channels write bulk data
 //! (at most [`PIPELINED_BULK_WRITERS`] made large writes within the last
-//! [`BULK_COMPANY`]), their writes shorter than `pipeline_below` (half a write
-//! batch by default) are *pipelined*: copied, and sent by the writer thread in
+//! [`BULK_COMPANY`]) and no channel of a higher priority wrote in that time,
+//! their writes shorter than `pipeline_below` (half a write batch by default)
+//! are *pipelined*: copied, and sent by the writer thread in
 //! batches of up to `write_batch_size` while the applications fill the next.
 //! The kernel's cost
 //! per write (the syscall, pushing the segments, waking the reader on the far
@@ -63,20 +64,32 @@ pub(crate) const BULK_COMPANY: Duration = Duration::from_millis(100);
 /// from 6 on.
 pub(crate) const PIPELINED_BULK_WRITERS: usize = 4;
 
-/// The channels that made a large write within the last [`BULK_COMPANY`]: up to
-/// one more than [`PIPELINED_BULK_WRITERS`], since beyond that how many no
-/// longer matters.
+/// Which channels wrote lately, as far as pipelining cares: those that made a
+/// large write within the last [`BULK_COMPANY`] (up to one more than
+/// [`PIPELINED_BULK_WRITERS`], since beyond that how many no longer matters),
+/// and the highest priority that wrote at all in that time.
 #[derive(Debug, Default)]
-pub(crate) struct BulkWriters {
-    recent: [Option<(u32, Instant)>; PIPELINED_BULK_WRITERS + 1],
+pub(crate) struct RecentWriters {
+    bulk: [Option<(u32, Instant)>; PIPELINED_BULK_WRITERS + 1],
+    top: Option<(u8, Instant)>,
 }
 
-impl BulkWriters {
-    /// Records a large write on channel `index` at `now`; true while at most
-    /// [`PIPELINED_BULK_WRITERS`] channels write bulk data.
-    fn note(&mut self, index: u32, now: Instant) -> bool {
-        for entry in &mut self.recent {
-            if entry.is_some_and(|(_, at)| now.saturating_duration_since(at) >= BULK_COMPANY) {
+impl RecentWriters {
+    /// Records a write on channel `index` of `priority` at `now` (`large`: of a
+    /// chunk or more); true when it may be pipelined: a large write while at most
+    /// [`PIPELINED_BULK_WRITERS`] channels write bulk data and no higher priority
+    /// wrote lately (a higher priority's frames would wait behind the writer
+    /// thread's batches, which measured slower for them than direct writes).
+    fn note(&mut self, index: u32, priority: u8, large: bool, now: Instant) -> bool {
+        let lately = |at: Instant| now.saturating_duration_since(at) < BULK_COMPANY;
+        if self.top.is_none_or(|(top, at)| priority >= top || !lately(at)) {
+            self.top = Some((priority, now));
+        }
+        if !large {
+            return false;
+        }
+        for entry in &mut self.bulk {
+            if entry.is_some_and(|(_, at)| !lately(at)) {
                 *entry = None;
             }
         }
@@ -84,17 +97,18 @@ impl BulkWriters {
             .position(|entry| entry.is_some_and(|(channel, _)| channel == index))
             .or_else(|| self.position(|entry| entry.is_none()))
             .unwrap_or_else(|| self.oldest());
-        self.recent[slot] = Some((index, now));
-        self.recent.iter().flatten().count() <= PIPELINED_BULK_WRITERS
+        self.bulk[slot] = Some((index, now));
+        let few = self.bulk.iter().flatten().count() <= PIPELINED_BULK_WRITERS;
+        few && self.top.is_some_and(|(top, _)| top == priority)
     }
 
     fn position(&self, found: impl Fn(Option<(u32, Instant)>) -> bool) -> Option<usize> {
-        self.recent.iter().position(|&entry| found(entry))
+        self.bulk.iter().position(|&entry| found(entry))
     }
 
-    /// The slot of the least recent writer (every slot is taken).
+    /// The slot of the least recent bulk writer (every slot is taken).
     fn oldest(&self) -> usize {
-        (0..self.recent.len()).min_by_key(|&slot| self.recent[slot].map(|(_, at)| at)).unwrap_or(0)
+        (0..self.bulk.len()).min_by_key(|&slot| self.bulk[slot].map(|(_, at)| at)).unwrap_or(0)
     }
 }
 
@@ -176,8 +190,10 @@ impl Session {
         now: Instant,
         take_link: impl FnOnce() -> bool,
     ) -> Poll<Result<Written>> {
-        let few = data.len() >= self.config.chunk_size && self.bulk_writers.note(index, now);
-        if let Some(size) = self.direct_write_size(index, data.len(), few, now) {
+        let large = data.len() >= self.config.chunk_size;
+        let priority = self.outgoing.get(&index).map(|channel| channel.priority);
+        let pipelines = priority.is_some_and(|priority| self.recent_writers.note(index, priority, large, now));
+        if let Some(size) = self.direct_write_size(index, data.len(), pipelines, now) {
             if take_link() {
                 let direct = self.claim_direct_write(index, data.len(), size == WriteSize::Small, now);
                 return Poll::Ready(Ok(Written::Direct(direct)));
@@ -205,9 +221,9 @@ impl Session {
     }
 
     /// Whether a write of `len` bytes on channel `index` may go direct if its
-    /// caller can take the link, and how large it counts as. `few`: few
-    /// channels write bulk data, this one included.
-    fn direct_write_size(&self, index: u32, len: usize, few: bool, now: Instant) -> Option<WriteSize> {
+    /// caller can take the link, and how large it counts as. `pipelines`: the
+    /// company this write keeps lets it be pipelined (see [`RecentWriters`]).
+    fn direct_write_size(&self, index: u32, len: usize, pipelines: bool, now: Instant) -> Option<WriteSize> {
         if !self.config.direct_writes || self.phase != Phase::Open || len == 0 {
             return None;
         }
@@ -230,7 +246,7 @@ impl Session {
             let outranked = !self.urgent.is_empty() || higher;
             // Few channels' writes pipeline through the writer thread (module
             // docs); the rest of a write cut short stays direct, as above.
-            let pipelined = few && !channel.cut_short && len < self.config.pipeline_below;
+            let pipelined = pipelines && !channel.cut_short && len < self.config.pipeline_below;
             return (!outranked && !pipelined).then_some(WriteSize::Large);
         }
         let idle = !self.wants_transmit() && now.saturating_duration_since(self.last_transmit) >= SMALL_WRITE_IDLE;

@@ -17,7 +17,7 @@ mod input;
 mod window;
 
 use self::channel::{InChannel, InState, OutChannel, OutState};
-use self::direct::BulkWriters;
+use self::direct::RecentWriters;
 pub use self::direct::{DirectWrite, Written, MAX_DIRECT_FRAMES};
 pub use self::input::{frames_landed, frames_layout, frames_slices, FrameEnds, ReadPlan, ReaderTurn, MAX_READ_FRAMES};
 use self::input::{InputRole, Run};
@@ -168,8 +168,8 @@ pub struct Session {
     scheduler: Scheduler,
     /// Priorities of the large writes waiting for the link (see `direct`).
     link_waiters: LevelCounts,
-    /// Which channels made large writes lately (see `direct`).
-    bulk_writers: BulkWriters,
+    /// Which channels wrote lately, for pipelining (see `direct`).
+    recent_writers: RecentWriters,
     /// Who reads the transport.
     input: InputRole,
     /// When the last transmission began (a direct write) or ended (a batch).
@@ -228,7 +228,7 @@ impl Session {
             urgent: Vec::new(),
             scheduler: Scheduler::default(),
             link_waiters: LevelCounts::default(),
-            bulk_writers: BulkWriters::default(),
+            recent_writers: RecentWriters::default(),
             input: InputRole::default(),
             last_transmit: now,
             pool,

@@ -433,6 +433,25 @@ fn few_channels_writing_bulk_pipeline_through_the_writer_thread() {
     assert!(matches!(alone, Poll::Ready(Ok(Written::Queued(150)))));
 }
 
+/// A bulk channel's large writes stay direct while a channel of a higher
+/// priority writes, small messages included (they would wait behind the writer
+/// thread's batches), and are pipelined again `BULK_COMPANY` after its last write.
+#[test]
+fn a_higher_priority_writing_keeps_bulk_writes_direct() {
+    let mut p = Pair::with(SessionConfig { pipeline_below: 300, ..config(1) }, config(2));
+    let (low, high) = (p.open("low", 1), p.open("high", 200));
+    let data = [3u8; 150];
+    let start = p.now;
+    assert!(matches!(p.a.write_or_claim(high, &data[..10], start, || false), Poll::Ready(Ok(Written::Queued(10)))));
+    transmit(&mut p.a);
+    let Poll::Ready(Ok(Written::Direct(_))) = p.a.write_or_claim(low, &data, start, || true) else {
+        panic!("a higher priority wrote lately: direct")
+    };
+    let later = start + direct::BULK_COMPANY;
+    let alone = p.a.write_or_claim(low, &data, later, || panic!("alone again: pipelined"));
+    assert!(matches!(alone, Poll::Ready(Ok(Written::Queued(150)))));
+}
+
 /// The bytes a direct write puts on the wire for `data`, the buffer it was
 /// claimed for.
 fn wire_of(frames: &DirectWrite, data: &[u8]) -> Vec<u8> {
