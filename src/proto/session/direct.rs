@@ -288,3 +288,31 @@ enum WriteSize {
     /// A chunk or more: worth waiting for the link.
     Large,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Channels count as writing bulk data for `BULK_COMPANY` after their last
+    /// large write; a further channel takes the least recent one's slot and keeps
+    /// the count above the bound; small writes only count for their priority.
+    #[test]
+    fn recent_writers_count_channels_within_the_company_window() {
+        let start = Instant::now();
+        let mut writers = RecentWriters::default();
+        for index in 0..PIPELINED_BULK_WRITERS as u32 {
+            assert!(writers.note(index, 7, true, start), "{} writers are few", index + 1);
+        }
+        assert!(!writers.note(100, 7, true, start), "one more is many");
+        assert!(!writers.note(101, 7, true, start), "a further one replaces the oldest slot: still many");
+        assert!(!writers.note(0, 7, false, start), "a small write is never pipelined");
+
+        let later = start + BULK_COMPANY / 2;
+        assert!(!writers.note(0, 7, true, later), "the others still count");
+        let after = start + BULK_COMPANY;
+        assert!(writers.note(0, 7, true, after), "the others' writes are over: few again");
+
+        assert!(!writers.note(0, 6, true, after), "a higher priority wrote lately");
+        assert!(writers.note(0, 6, true, after + BULK_COMPANY), "not lately any more");
+    }
+}
