@@ -169,6 +169,8 @@ impl Multiplexer {
             // session can free it.
             direct_writes: options.direct_writes && shutdown.is_some(),
             write_batch_size: options.write_batch_size,
+            // A write of half a batch or more is a large enough transport write
+            // on its own: pipelining it would only add the copy.
             pipeline_below: options.write_batch_size / 2,
             handshake_timeout: options.handshake_timeout,
             max_incoming_channels: options.max_incoming_channels,

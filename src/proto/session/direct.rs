@@ -26,16 +26,16 @@
 //! (at most [`PIPELINED_BULK_WRITERS`] made large writes within the last
 //! [`BULK_COMPANY`]) and no channel of a higher priority wrote in that time,
 //! their writes shorter than `pipeline_below` (half a write batch by default)
-//! are *pipelined*: copied, and sent by the writer thread in
-//! batches of up to `write_batch_size` while the applications fill the next.
-//! The kernel's cost
+//! are *pipelined*: copied, and sent by the writer thread in batches of up to
+//! `write_batch_size` while the applications fill the next. The kernel's cost
 //! per write (the syscall, pushing the segments, waking the reader on the far
-//! side) is paid once per batch instead of once per write, which saves more than
-//! the copy costs (one channel of 64 KiB writes over TCP loopback, alternating
-//! runs: about 1.07x raw TCP's throughput queued, against 0.90x direct; see
-//! docs/PERFORMANCE.md). With more channels writing bulk data the copies would
-//! not stay in cache and the writer thread would compete with every writing
-//! thread for the CPU, which measured slower than direct writes taking turns.
+//! side) is then paid once per batch instead of once per write, which saves more
+//! than the copy costs (one channel of 64 KiB writes over TCP loopback,
+//! alternating runs: about 1.07x raw TCP's throughput pipelined, against 0.90x
+//! direct; see docs/PERFORMANCE.md). With more channels writing bulk data the
+//! copies would not stay in cache and the writer thread would compete with every
+//! writing thread for the CPU, which measured slower than direct writes taking
+//! turns.
 
 use super::channel::OutState;
 use super::{Phase, Session};
