@@ -79,7 +79,9 @@ pub struct MultiplexerOptions {
     /// higher priority wrote in that time, their writes shorter than
     /// half of `write_batch_size` are queued, so the writer thread sends them in
     /// batches while the applications fill the next (fewer, larger transport
-    /// writes, which cost far less per byte than the copy does). A direct write
+    /// writes, which cost far less per byte than the copy does); while more
+    /// channels do, such writes are queued while the queues hold at most two
+    /// batches in all, and a write finding them full sends a batch itself. A direct write
     /// returns once the transport took the bytes, so it may
     /// block in the transport as a plain socket write would, beyond `send_timeout`,
     /// until the peer reads or the connection fails. Turn it off for links that can

@@ -260,6 +260,30 @@ impl Shared {
         outcome
     }
 
+    /// Sends one batch of queued frames ([`Session::poll_transmit`]) through
+    /// `link`, without the session lock while writing; returns the session locked
+    /// again and whether the transport failed (the session then knows).
+    pub fn transmit_queued<'a>(
+        &'a self,
+        link: &mut Link<'_>,
+        mut session: MutexGuard<'a, Session>,
+        batch: &mut Vec<Vec<u8>>,
+    ) -> (MutexGuard<'a, Session>, bool) {
+        session.poll_transmit(batch, Instant::now());
+        let more = session.wants_transmit();
+        self.finish(session);
+        let mut slices: Vec<IoSlice<'_>> = batch.iter().filter(|b| !b.is_empty()).map(|b| IoSlice::new(b)).collect();
+        let result = link.transmit(&mut slices, !more);
+        drop(slices);
+        let mut session = self.lock();
+        session.transmitted(batch, Instant::now());
+        let failed = result.is_err();
+        if let Err(error) = result {
+            session.handle_transport_closed(Some(error), Instant::now());
+        }
+        (session, failed)
+    }
+
     /// Shuts the transport down (`Write`: half-close; `Both`: for good). Must be
     /// called without the session lock held.
     pub fn shutdown_transport(&self, how: Shutdown) {

@@ -4,7 +4,6 @@
 use super::shared::Shared;
 use crate::proto::session::{CloseKind, ReaderTurn, Session};
 use parking_lot::MutexGuard;
-use std::io::IoSlice;
 use std::net::Shutdown;
 use std::sync::Arc;
 use std::time::Instant;
@@ -57,19 +56,7 @@ pub(crate) fn run_writer(shared: Arc<Shared>) {
             }
         };
         while session.wants_transmit() && !failed {
-            session.poll_transmit(&mut batch, Instant::now());
-            let more = session.wants_transmit();
-            shared.finish(session);
-            let mut slices: Vec<IoSlice<'_>> =
-                batch.iter().filter(|b| !b.is_empty()).map(|b| IoSlice::new(b)).collect();
-            let result = link.transmit(&mut slices, !more);
-            drop(slices);
-            session = shared.lock();
-            session.transmitted(&mut batch, Instant::now());
-            if let Err(error) = result {
-                session.handle_transport_closed(Some(error), Instant::now());
-                failed = true;
-            }
+            (session, failed) = shared.transmit_queued(&mut link, session, &mut batch);
         }
         drop(link);
         shared.finish(session);

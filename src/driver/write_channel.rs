@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 /// transport took them, so it may block in the transport like a socket write (see
 /// [`MultiplexerOptions::direct_writes`]): a write of at least `frame_chunk_size`
 /// bytes waits for another thread's write to end, as threads sharing a socket
-/// take turns; a smaller one does so only on an idle link. (While at most four
-/// channels write bulk data and no higher priority writes, their writes under
-/// half of `write_batch_size` are queued instead: see
-/// [`MultiplexerOptions::direct_writes`].) Otherwise it copies
+/// take turns; a smaller one does so only on an idle link. (Writes under half of
+/// `write_batch_size` of channels writing bulk data, unless a higher priority
+/// writes, are queued instead and leave in batches, which a write may have to
+/// send itself: see [`MultiplexerOptions::direct_writes`].) Otherwise it copies
 /// them, encoded as frames, into the channel's queue for the writer thread (at
 /// most `send_buffer_size` bytes queued) and returns at once.
 /// With no credits or a full queue it blocks until a grant arrives or the queue
@@ -134,6 +134,20 @@ impl Write for WriteChannel {
                 Written::Direct(frames) => {
                     let link = link.expect("a direct write holds the link");
                     return Ok(shared.transmit_direct(link, &frames, buf)?);
+                }
+                Written::StagingFull => {
+                    // Send what is staged, as the writer thread would, then queue
+                    // behind it; past the deadline, queue at once.
+                    drop(link.take());
+                    if let Some(mut held) = shared.link(Some(deadline)) {
+                        let mut session = shared.lock();
+                        if session.wants_transmit() {
+                            (session, _) = shared.transmit_queued(&mut held, session, &mut Vec::new());
+                        }
+                        drop(held);
+                        shared.finish(session);
+                    }
+                    return self.queue(buf, deadline);
                 }
                 Written::AwaitLink => {
                     // Wait for the link as a socket write waits for the socket,

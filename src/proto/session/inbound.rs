@@ -313,6 +313,7 @@ impl Inbound<'_> {
         };
         channel.state = OutState::Failed(error);
         // Unsent bytes are dropped; a FIN already queued is queued again below.
+        s.queued = s.queued.saturating_sub(channel.queue.len());
         channel.queue.clear(&mut s.pool);
         channel.pre_ack = Vec::new();
         channel.fin_queued = false;

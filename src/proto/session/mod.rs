@@ -73,6 +73,10 @@ pub struct SessionConfig {
     /// queued for the writer thread rather than sent direct (see `direct`); 0
     /// sends them direct.
     pub pipeline_below: usize,
+    /// While many channels write bulk data, their large writes shorter than
+    /// `pipeline_below` are staged in the send queues up to this many bytes in
+    /// all (see `direct`); 0 sends them direct.
+    pub stage_limit: usize,
     /// Deadline for the peer's HANDSHAKE.
     pub handshake_timeout: Duration,
     /// Limit of incoming channel records.
@@ -170,6 +174,9 @@ pub struct Session {
     link_waiters: LevelCounts,
     /// Which channels wrote lately, for pipelining (see `direct`).
     recent_writers: RecentWriters,
+    /// Encoded bytes in the outgoing channels' send queues, together (bounds
+    /// staged writes, see `direct`).
+    queued: usize,
     /// Who reads the transport.
     input: InputRole,
     /// When the last transmission began (a direct write) or ended (a batch).
@@ -229,6 +236,7 @@ impl Session {
             scheduler: Scheduler::default(),
             link_waiters: LevelCounts::default(),
             recent_writers: RecentWriters::default(),
+            queued: 0,
             input: InputRole::default(),
             last_transmit: now,
             pool,
@@ -475,6 +483,7 @@ impl Session {
             let mut turn = 0;
             while (turn < quantum && total < self.config.write_batch_size) || channel.queue.mid_frame() {
                 let Some(segment) = channel.queue.pop() else { break };
+                self.queued = self.queued.saturating_sub(segment.len());
                 turn += segment.len();
                 total += segment.len();
                 batch.push(segment);
@@ -648,7 +657,9 @@ impl Session {
         if n == 0 {
             return 0;
         }
+        let before = channel.queue.len();
         channel.frames_sent += channel.queue.push_data(index, &data[..n], max_frame, chunk, &mut self.pool) as u64;
+        self.queued += channel.queue.len() - before;
         channel.credit.spend(n as u64);
         if !channel.scheduled {
             channel.scheduled = true;
@@ -728,7 +739,9 @@ impl Session {
     fn queue_fin(&mut self, index: u32) {
         let channel = self.outgoing.get_mut(&index).expect("caller checked");
         channel.fin_queued = true;
+        let before = channel.queue.len();
         channel.queue.push_fin(index, &mut self.pool);
+        self.queued += channel.queue.len() - before;
         if !channel.scheduled {
             channel.scheduled = true;
             self.scheduler.push(channel.priority, index);
@@ -995,6 +1008,7 @@ impl Session {
             Control::Error { code, message }.encode(&mut self.urgent);
         }
         for channel in self.outgoing.values_mut() {
+            self.queued = self.queued.saturating_sub(channel.queue.len());
             channel.queue.clear(&mut self.pool);
             channel.pre_ack = Vec::new();
             channel.scheduled = false;

@@ -18,6 +18,7 @@ fn config(session_id: u64) -> SessionConfig {
         direct_writes: true,
         write_batch_size: 1 << 20,
         pipeline_below: 0,
+        stage_limit: 0,
         handshake_timeout: Duration::from_secs(10),
         max_incoming_channels: 4,
         max_pending_accepts: 2,
@@ -103,6 +104,8 @@ impl Pair {
 fn transmit(session: &mut Session) -> Vec<u8> {
     let mut batch = Vec::new();
     session.poll_transmit(&mut batch, Instant::now());
+    let in_queues: usize = session.outgoing.values().map(|channel| channel.queue.len()).sum();
+    assert_eq!(session.queued, in_queues, "the queued bytes are accounted for");
     let bytes = batch.concat();
     session.transmitted(&mut batch, Instant::now());
     bytes
@@ -431,6 +434,45 @@ fn few_channels_writing_bulk_pipeline_through_the_writer_thread() {
     let later = start + direct::BULK_COMPANY / 2 + direct::BULK_COMPANY;
     let alone = p.a.write_or_claim(first, &data[..150], later, || panic!("alone again: queued"));
     assert!(matches!(alone, Poll::Ready(Ok(Written::Queued(150)))));
+}
+
+/// While more than `PIPELINED_BULK_WRITERS` channels write bulk data, their large
+/// writes are staged in the send queues up to `stage_limit` bytes in all, behind
+/// their own queued frames too; a write that would go beyond is told to send what
+/// is staged first (`StagingFull`), spending nothing, and is staged once that left.
+#[test]
+fn many_channels_writing_bulk_stage_their_writes_up_to_the_limit() {
+    let roomy = |id| SessionConfig {
+        pipeline_below: 300,
+        stage_limit: 600,
+        max_incoming_channels: 8,
+        max_pending_accepts: 8,
+        ..config(id)
+    };
+    let mut p = Pair::with(roomy(1), roomy(2));
+    let channels: Vec<u32> = (0..=direct::PIPELINED_BULK_WRITERS).map(|i| p.open(&format!("c{i}"), 128)).collect();
+    let [first, second, third, .., last] = channels[..] else { unreachable!() };
+    let data = [9u8; 150];
+    let now = p.now;
+    let write = |p: &mut Pair, index| p.a.write_or_claim(index, &data, now, || panic!("batched, not direct"));
+    for &index in &channels[..direct::PIPELINED_BULK_WRITERS] {
+        assert!(matches!(write(&mut p, index), Poll::Ready(Ok(Written::Queued(150)))), "few: pipelined");
+    }
+    transmit(&mut p.a);
+    assert_eq!(p.a.queued, 0);
+
+    for index in [last, first, second] {
+        assert!(matches!(write(&mut p, index), Poll::Ready(Ok(Written::Queued(150)))), "many: staged");
+    }
+    assert!(p.a.queued + data.len() > 600);
+    for index in [third, last] {
+        let full = write(&mut p, index);
+        assert!(matches!(full, Poll::Ready(Ok(Written::StagingFull))), "beyond the limit, own frames queued or not");
+    }
+    assert_eq!(p.a.available_credits(third), 850, "a full stage spends nothing");
+    let staged = frames(&transmit(&mut p.a));
+    assert_eq!(staged.len(), 3);
+    assert!(matches!(write(&mut p, third), Poll::Ready(Ok(Written::Queued(150)))), "room again");
 }
 
 /// A bulk channel's large writes stay direct while a channel of a higher
