@@ -59,3 +59,49 @@ fn three_channels_pipelined() {
 fn twelve_channels_staged() {
     bounded(Duration::from_secs(120), || bulk(12));
 }
+
+/// The peer aborting while twelve channels stage their writes: every writer ends
+/// with an error instead of hanging, whether it was staging, sending a batch for
+/// the others or waiting for credits, and the session reports the failure.
+#[test]
+fn staging_writers_get_errors_when_the_peer_aborts() {
+    bounded(Duration::from_secs(120), || {
+        let (a, b) = pair(Transport::Tcp, MultiplexerOptions::default(), MultiplexerOptions::default());
+        let readers: Vec<_> = (0..12)
+            .map(|i| {
+                let b = b.clone();
+                thread::spawn(move || {
+                    let mut channel = b.accept_channel_timeout(&format!("bulk-{i}"), TIMEOUT).expect("accept");
+                    let mut buf = vec![0u8; WRITE];
+                    let mut got = 0;
+                    while got < 1 << 20 {
+                        got += std::io::Read::read(&mut channel, &mut buf).expect("read");
+                    }
+                })
+            })
+            .collect();
+        let writers: Vec<_> = (0..12)
+            .map(|i| {
+                let a = a.clone();
+                thread::spawn(move || {
+                    let mut channel = a.open_channel(ChannelOptions::new(format!("bulk-{i}"))).expect("open");
+                    let chunk = vec![7u8; WRITE];
+                    loop {
+                        if let Err(error) = std::io::Write::write_all(&mut channel, &chunk) {
+                            return error;
+                        }
+                    }
+                })
+            })
+            .collect();
+        for reader in readers {
+            reader.join().expect("reader");
+        }
+        b.abort();
+        for writer in writers {
+            let error = writer.join().expect("writer");
+            assert_ne!(error.kind(), std::io::ErrorKind::TimedOut, "ended by the failure, not a timeout: {error}");
+        }
+        assert!(a.error().is_some(), "the session saw its peer go");
+    });
+}
