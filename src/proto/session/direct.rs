@@ -236,10 +236,7 @@ impl Session {
         now: Instant,
         take_link: impl FnOnce() -> bool,
     ) -> Poll<Result<Written>> {
-        let large = data.len() >= self.config.chunk_size;
-        let priority = self.outgoing.get(&index).map(|channel| channel.priority);
-        let batching = priority.map_or(Batching::Off, |priority| self.recent_writers.note(index, priority, large, now));
-        match self.route(index, data.len(), batching, now) {
+        match self.route(index, data.len(), now) {
             Route::Direct(size) => {
                 if take_link() {
                     let direct = self.claim_direct_write(index, data.len(), size == WriteSize::Small, now);
@@ -270,13 +267,14 @@ impl Session {
         self.last_transmit = now;
     }
 
-    /// Where a write of `len` bytes on channel `index` goes, `batching` being
-    /// what its company allows (see [`RecentWriters`]).
-    fn route(&self, index: u32, len: usize, batching: Batching, now: Instant) -> Route {
+    /// Where a write of `len` bytes on channel `index` goes; records the write
+    /// with [`RecentWriters`], whose answer says how it may be batched.
+    fn route(&mut self, index: u32, len: usize, now: Instant) -> Route {
         if !self.config.direct_writes || self.phase != Phase::Open || len == 0 {
             return Route::Queue;
         }
         let Some(channel) = self.outgoing.get(&index) else { return Route::Queue };
+        let batching = self.recent_writers.note(index, channel.priority, len >= self.config.chunk_size, now);
         let sendable = matches!(channel.state, OutState::Open) && !channel.fin_queued && channel.pre_ack.is_empty();
         if !sendable || channel.credit.available() == 0 {
             return Route::Queue;
