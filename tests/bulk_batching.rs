@@ -77,6 +77,9 @@ fn staging_writers_get_errors_when_the_peer_aborts() {
                     while got < 1 << 20 {
                         got += std::io::Read::read(&mut channel, &mut buf).expect("read");
                     }
+                    // Kept open: a reader closing its channel would stop the
+                    // writer (BrokenPipe) before the abort does.
+                    channel
                 })
             })
             .collect();
@@ -94,14 +97,13 @@ fn staging_writers_get_errors_when_the_peer_aborts() {
                 })
             })
             .collect();
-        for reader in readers {
-            reader.join().expect("reader");
-        }
+        let open: Vec<_> = readers.into_iter().map(|reader| reader.join().expect("reader")).collect();
         b.abort();
         for writer in writers {
             let error = writer.join().expect("writer");
             assert_ne!(error.kind(), std::io::ErrorKind::TimedOut, "ended by the failure, not a timeout: {error}");
         }
         assert!(a.error().is_some(), "the session saw its peer go");
+        drop(open);
     });
 }
